@@ -1,0 +1,3 @@
+//! zk-server: the ZooKeeper client protocol, sessions, watches and the request pipeline, on top of
+//! the `zk-engine` storage engine.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Shared code of the offline tools.
+#![forbid(unsafe_code)]
