@@ -33,12 +33,17 @@ pub fn encode_into(out: &mut Vec<u8>, salt: u64, header: RecordHeader, payload: 
     out.extend_from_slice(&RECORD_KIND_TXN.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(payload);
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&salt.to_le_bytes());
-    hasher.update(&out[start..start + 4]);
-    hasher.update(&out[start + 8..]);
-    let crc = hasher.finalize();
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let crc = {
+        let record = out.get(start..).unwrap_or_default();
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&salt.to_le_bytes());
+        hasher.update(record.get(0..4).unwrap_or_default());
+        hasher.update(record.get(8..).unwrap_or_default());
+        hasher.finalize()
+    };
+    if let Some(slot) = out.get_mut(start + 4..start + 8) {
+        slot.copy_from_slice(&crc.to_le_bytes());
+    }
     let padded = encoded_len(payload.len()) as usize;
     out.resize(start + padded, 0);
 }
@@ -72,7 +77,7 @@ pub enum RecordError {
 /// Checks the record at `offset` of a segment with `salt` whose bytes are `segment`.
 pub fn decode_at(segment: &[u8], salt: u64, offset: u64) -> Result<RecordRef, RecordError> {
     let invalid = |why: String| Err(RecordError::Invalid(why));
-    if offset % 8 != 0 || offset < SEGMENT_HEADER_LEN as u64 {
+    if !offset.is_multiple_of(8) || offset < SEGMENT_HEADER_LEN as u64 {
         return invalid(format!("offset {offset} is not a record boundary"));
     }
     let at = usize::try_from(offset).map_err(|_| RecordError::Invalid("offset".into()))?;
@@ -83,7 +88,9 @@ pub fn decode_at(segment: &[u8], salt: u64, offset: u64) -> Result<RecordRef, Re
         return Err(RecordError::Empty);
     }
     if (record_len as usize) < RECORD_HEADER_LEN {
-        return invalid(format!("record length {record_len} is shorter than a record header"));
+        return invalid(format!(
+            "record length {record_len} is shorter than a record header"
+        ));
     }
     let next_offset = offset + pad8(u64::from(record_len));
     if next_offset > segment.len() as u64 {
@@ -117,8 +124,13 @@ pub fn decode_at(segment: &[u8], salt: u64, offset: u64) -> Result<RecordRef, Re
     if reserved != 0 {
         return invalid("reserved record field is not zero".into());
     }
-    if batch_start % 8 != 0 || batch_start < SEGMENT_HEADER_LEN as u64 || batch_start > offset {
-        return invalid(format!("batch start {batch_start} is impossible at offset {offset}"));
+    if !batch_start.is_multiple_of(8)
+        || batch_start < SEGMENT_HEADER_LEN as u64
+        || batch_start > offset
+    {
+        return invalid(format!(
+            "batch start {batch_start} is impossible at offset {offset}"
+        ));
     }
     if zxid == 0 {
         return invalid("zxid 0".into());

@@ -87,10 +87,14 @@ impl SegmentHeader {
         }
         let header_len = field32(12)?;
         if header_len as usize != SEGMENT_HEADER_LEN {
-            return Err(HeaderError::Invalid(format!("header length {header_len}, expected 64")));
+            return Err(HeaderError::Invalid(format!(
+                "header length {header_len}, expected 64"
+            )));
         }
         if field32(56)? != 0 {
-            return Err(HeaderError::Invalid("reserved header field is not zero".into()));
+            return Err(HeaderError::Invalid(
+                "reserved header field is not zero".into(),
+            ));
         }
         let header = SegmentHeader {
             salt: field64(16)?,
@@ -120,7 +124,11 @@ pub fn segment_file_name(first_zxid: Zxid) -> String {
 /// The first zxid named by a segment file name, if `name` is one.
 pub fn parse_segment_file_name(name: &str) -> Option<Zxid> {
     let hex = name.strip_prefix("log.")?;
-    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() != 16
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     u64::from_str_radix(hex, 16).ok().map(Zxid)

@@ -6,13 +6,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{FileBytes, LogDir, SegmentWriter, WriteMode};
+use super::{LogDir, SegmentWriter, WriteMode};
 
 /// Zero-fill chunk: large enough for sequential throughput, small enough to stay off the heap's mind.
 const ZERO_CHUNK_LEN: usize = 1 << 20;
-
-/// Files of size below this are read rather than mapped.
-const MAP_THRESHOLD: u64 = 1 << 20;
 
 /// A directory of log files on a real file system.
 pub struct FileDir {
@@ -49,7 +46,10 @@ impl FileDir {
     }
 
     fn open_rw(&self, name: &str) -> io::Result<File> {
-        OpenOptions::new().read(true).write(true).open(self.path.join(name))
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path.join(name))
     }
 }
 
@@ -91,16 +91,8 @@ impl LogDir for FileDir {
         }
     }
 
-    fn read(&self, name: &str) -> io::Result<FileBytes> {
-        let file = File::open(self.path.join(name))?;
-        let len = file.metadata()?.len();
-        if len >= MAP_THRESHOLD {
-            super::mmap::map_read_only(&file).map(FileBytes::Mapped)
-        } else {
-            let mut bytes = vec![0u8; len as usize];
-            file.read_exact_at(&mut bytes, 0)?;
-            Ok(FileBytes::Owned(bytes))
-        }
+    fn read(&self, name: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.path.join(name))
     }
 
     fn write_new(&self, name: &str, data: &[u8]) -> io::Result<()> {
@@ -145,5 +137,28 @@ impl SegmentWriter for PwriteWriter {
 
     fn sync(&mut self, _offset: u64, _len: u64) -> io::Result<()> {
         self.file.sync_data()
+    }
+}
+
+/// An exclusive lock on a log directory's `LOCK` file, held while the log is open.
+pub struct DirLock {
+    _file: File,
+}
+
+impl FileDir {
+    /// Takes the directory's lock, failing at once if another process holds it.
+    pub fn lock(&self) -> crate::Result<DirLock> {
+        let path = self.path.join("LOCK");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| crate::Error::io("open the lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(crate::Error::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => Err(crate::Error::io("lock", &path, e)),
+        }
     }
 }

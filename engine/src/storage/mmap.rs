@@ -1,4 +1,4 @@
-//! The mmap write path, and read-only mappings for scans.
+//! The mmap write path.
 //!
 //! Hazards of a shared mapping, and how this engine avoids each:
 //! - A write into a hole allocates at fault time and raises `SIGBUS` on a full disk: segments are
@@ -15,17 +15,9 @@
 use std::fs::File;
 use std::io;
 
-use memmap2::{Mmap, MmapMut};
+use memmap2::MmapMut;
 
 use super::SegmentWriter;
-
-/// Maps a whole file read-only.
-pub fn map_read_only(file: &File) -> io::Result<Mmap> {
-    // SAFETY: the mapping is read-only and lives no longer than the scan that asked for it. The log
-    // files are modified only by this process's commit thread, which never writes below the end of
-    // what recovery scanned and never truncates; other processes are kept out by the directory lock.
-    unsafe { Mmap::map(file) }
-}
 
 /// Writes records by copying them into a shared mapping of the whole segment.
 pub struct MmapWriter {

@@ -4,7 +4,6 @@
 //! bytes apart and produces crash images.
 
 use std::io;
-use std::ops::Deref;
 use std::path::PathBuf;
 
 pub mod file;
@@ -55,8 +54,9 @@ pub trait LogDir: Send + Sync + 'static {
     /// Opens an existing file for writing records.
     fn open_writer(&self, name: &str) -> io::Result<Box<dyn SegmentWriter>>;
 
-    /// Reads a whole file.
-    fn read(&self, name: &str) -> io::Result<FileBytes>;
+    /// Reads a whole file into memory. (Reads never map a file: a mapping of a segment that the
+    /// commit thread, or another process, is writing would alias memory that changes under it.)
+    fn read(&self, name: &str) -> io::Result<Vec<u8>>;
 
     /// Creates `name` with exactly `data` and syncs it (used for the `.torn-` copies).
     fn write_new(&self, name: &str, data: &[u8]) -> io::Result<()>;
@@ -90,24 +90,5 @@ pub trait SegmentWriter: Send {
     fn write_durable(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.write_at(offset, data)?;
         self.sync(offset, data.len() as u64)
-    }
-}
-
-/// The bytes of a whole file: read into memory, or mapped.
-pub enum FileBytes {
-    /// Read into a buffer.
-    Owned(Vec<u8>),
-    /// A read-only mapping (see [`mmap::map_read_only`] for why it is sound).
-    Mapped(memmap2::Mmap),
-}
-
-impl Deref for FileBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            FileBytes::Owned(bytes) => bytes,
-            FileBytes::Mapped(map) => map,
-        }
     }
 }

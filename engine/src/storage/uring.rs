@@ -24,7 +24,10 @@ mod imp {
         let ring = IoUring::new(RING_ENTRIES)?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
-        for (op, name) in [(opcode::Write::CODE, "WRITE"), (opcode::Fsync::CODE, "FSYNC")] {
+        for (op, name) in [
+            (opcode::Write::CODE, "WRITE"),
+            (opcode::Fsync::CODE, "FSYNC"),
+        ] {
             if !probe.is_supported(op) {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -126,7 +129,9 @@ mod imp {
         fn write_durable(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
             // A short write fails the link, and the fsync then completes with -ECANCELED: both
             // results are checked, the write's first.
-            let write = self.write_entry(offset, data)?.flags(squeue::Flags::IO_LINK);
+            let write = self
+                .write_entry(offset, data)?
+                .flags(squeue::Flags::IO_LINK);
             let fsync = self.fsync_entry();
             let results = self.run(&[write, fsync], 2)?;
             let write_result = results.first().copied().unwrap_or(-libc::EIO);
@@ -151,7 +156,10 @@ pub fn probe() -> io::Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring exists only on Linux"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring exists only on Linux",
+        ))
     }
 }
 
@@ -163,7 +171,10 @@ pub struct UringWriter;
 #[cfg(not(target_os = "linux"))]
 impl UringWriter {
     pub fn new(_file: File) -> io::Result<UringWriter> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring exists only on Linux"))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring exists only on Linux",
+        ))
     }
 }
 
@@ -176,4 +187,3 @@ impl super::SegmentWriter for UringWriter {
         Err(io::ErrorKind::Unsupported.into())
     }
 }
-

@@ -1,0 +1,421 @@
+//! The commit thread: takes every queued record, writes them as one batch with one sync, and
+//! resolves their completions. It also rolls segments, and runs truncate and purge between batches
+//! so that they never race a write.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::mem;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::prepare::Preparer;
+use super::recovery::{sync_dir, Recovered};
+use super::scan::scan_segment;
+use super::{Control, PendingRecord, SegmentInfo, Shared};
+use crate::error::{Error, Result};
+use crate::format::record::{encode_into, encoded_len, RecordHeader};
+use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_LEN};
+use crate::storage::SegmentWriter;
+use crate::zxid::Zxid;
+
+/// The segment records are appended to.
+struct Active {
+    name: String,
+    header: SegmentHeader,
+    writer: Box<dyn SegmentWriter>,
+    /// Where the next record goes; everything before it is durable.
+    end: u64,
+}
+
+pub(crate) struct Committer {
+    shared: Arc<Shared>,
+    preparer: Preparer,
+    active: Option<Active>,
+    /// The last zxid in the log: what a new segment's `prev_zxid` will be.
+    last_zxid: Zxid,
+    batch: Vec<u8>,
+}
+
+impl Committer {
+    pub fn new(shared: Arc<Shared>, recovered: Recovered, preparer: Preparer) -> Result<Committer> {
+        let active = match (recovered.segments.last(), recovered.last_header) {
+            (Some(last), Some(header)) => {
+                let writer = shared.dir.open_writer(&last.name).map_err(|e| {
+                    Error::io("open for writing", shared.dir.path_of(&last.name), e)
+                })?;
+                Some(Active {
+                    name: last.name.clone(),
+                    header,
+                    writer,
+                    end: recovered.last_end_offset,
+                })
+            }
+            _ => None,
+        };
+        Ok(Committer {
+            shared,
+            preparer,
+            active,
+            last_zxid: recovered.report.last_zxid,
+            batch: Vec::new(),
+        })
+    }
+
+    pub fn run(mut self) {
+        loop {
+            let (records, controls) = {
+                let mut queue = self.shared.lock_queue();
+                while queue.pending.is_empty() && queue.control.is_empty() && !queue.closing {
+                    queue = self
+                        .shared
+                        .work
+                        .wait(queue)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                if queue.pending.is_empty() && queue.control.is_empty() {
+                    return; // closing, and nothing left to do
+                }
+                queue.busy = true;
+                (mem::take(&mut queue.pending), mem::take(&mut queue.control))
+            };
+            if !records.is_empty() {
+                self.commit(records);
+            }
+            for control in controls {
+                self.run_control(control);
+            }
+            self.shared.lock_queue().busy = false;
+            self.shared.progress.notify_all();
+        }
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.shared.lock_queue().poisoned.clone()
+    }
+
+    /// Marks the log poisoned with its first failure and fails `records`.
+    fn poison(&self, cause: String, records: Vec<PendingRecord>) {
+        log::error!("the transaction log is poisoned: {cause}");
+        let cause = {
+            let mut queue = self.shared.lock_queue();
+            queue.poisoned.get_or_insert(cause).clone()
+        };
+        self.shared.progress.notify_all();
+        for record in records {
+            if let Some(callback) = record.on_durable {
+                callback(Err(Error::Poisoned {
+                    cause: cause.clone(),
+                }));
+            }
+        }
+    }
+
+    fn commit(&mut self, records: Vec<PendingRecord>) {
+        if let Some(cause) = self.poisoned() {
+            self.poison(cause, records);
+            return;
+        }
+        let segment_size = self.shared.config.segment_size;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let first_len = encoded_len(rest.first().map_or(0, |r| r.payload.len()));
+            let rolling = match &self.active {
+                Some(active) => active.end + first_len > segment_size,
+                None => true,
+            };
+            let (start, salt) = match (&self.active, rolling) {
+                (Some(active), false) => (active.end, active.header.salt),
+                _ => (SEGMENT_HEADER_LEN as u64, random_salt()),
+            };
+            self.batch.clear();
+            if rolling {
+                self.batch.resize(SEGMENT_HEADER_LEN, 0); // the header goes here
+            }
+            let mut end = start;
+            let mut taken = 0;
+            for record in &rest {
+                let len = encoded_len(record.payload.len());
+                if end + len > segment_size {
+                    break;
+                }
+                let header = RecordHeader {
+                    zxid: record.zxid,
+                    batch_start: start,
+                };
+                encode_into(&mut self.batch, salt, header, &record.payload);
+                end += len;
+                taken += 1;
+            }
+            let later = rest.split_off(taken);
+            let chunk = rest;
+            rest = later;
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+                // Unreachable: enqueue refuses records larger than an empty segment.
+                let cause = "a record does not fit in an empty segment".to_owned();
+                self.poison(cause, rest);
+                return;
+            };
+            let (first_zxid, last_zxid) = (first.zxid, last.zxid);
+            let started = Instant::now();
+            let written = if rolling {
+                self.roll(first_zxid, salt, end)
+            } else {
+                self.write_batch(start)
+            };
+            let took = started.elapsed();
+            if let Err(err) = written {
+                let mut failed = chunk;
+                failed.extend(rest);
+                self.poison(err.to_string(), failed);
+                return;
+            }
+            if let Some(active) = &mut self.active {
+                active.end = end;
+            }
+            self.last_zxid = last_zxid;
+            self.note_batch(chunk.len() as u64, end - start, took);
+            if let Some(segment) = self.shared.lock_segments().last_mut() {
+                segment.last_zxid = last_zxid;
+            }
+            self.shared.lock_queue().durable = last_zxid;
+            self.shared.progress.notify_all();
+            for record in chunk {
+                if let Some(callback) = record.on_durable {
+                    callback(Ok(record.zxid));
+                }
+            }
+        }
+    }
+
+    fn note_batch(&self, records: u64, bytes: u64, took: std::time::Duration) {
+        self.shared.counters.record_batch(records, bytes, took);
+        let threshold = self.shared.config.slow_sync_warning;
+        if took > threshold {
+            self.shared
+                .counters
+                .slow_syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let file = self.active.as_ref().map_or("", |a| a.name.as_str());
+            log::warn!(
+                "writing and syncing the transaction log took {} ms (file {}, {records} records, \
+                 {bytes} bytes), above the {} ms warning threshold; a slow log disk delays every \
+                 write: give dataLogDir a device of its own",
+                took.as_millis(),
+                self.shared.dir.path_of(file).display(),
+                threshold.as_millis()
+            );
+        }
+    }
+
+    fn write_batch(&mut self, start: u64) -> Result<()> {
+        let Some(active) = &mut self.active else {
+            return Err(Error::Closed);
+        };
+        let path = || self.shared.dir.path_of(&active.name);
+        if self.shared.config.sync {
+            active
+                .writer
+                .write_durable(start, &self.batch)
+                .map_err(|e| Error::io("write and sync", path(), e))
+        } else {
+            active
+                .writer
+                .write_at(start, &self.batch)
+                .map_err(|e| Error::io("write", path(), e))
+        }
+    }
+
+    /// Starts a new segment whose first record is `first_zxid`, writing the header and the batch
+    /// (already in `self.batch`, behind a placeholder for the header) as FORMAT.md 2.1 says.
+    fn roll(&mut self, first_zxid: Zxid, salt: u64, end: u64) -> Result<()> {
+        let dir = Arc::clone(&self.shared.dir);
+        let header = SegmentHeader {
+            salt,
+            first_zxid,
+            prev_zxid: self.last_zxid,
+            segment_size: self.shared.config.segment_size,
+            created_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        if let Some(slot) = self.batch.get_mut(..SEGMENT_HEADER_LEN) {
+            slot.copy_from_slice(&header.encode());
+        }
+        let name = segment_file_name(first_zxid);
+        let temporary = format!("{name}.tmp");
+        self.preparer
+            .take_as(dir.as_ref(), &temporary)
+            .map_err(|cause| {
+                Error::io("roll to", dir.path_of(&temporary), io::Error::other(cause))
+            })?;
+        let mut writer = dir
+            .open_writer(&temporary)
+            .map_err(|e| Error::io("open for writing", dir.path_of(&temporary), e))?;
+        writer
+            .write_durable(0, &self.batch)
+            .map_err(|e| Error::io("write and sync", dir.path_of(&temporary), e))?;
+        dir.rename(&temporary, &name)
+            .map_err(|e| Error::io("rename the new segment to", dir.path_of(&name), e))?;
+        sync_dir(dir.as_ref())?;
+        self.shared.lock_segments().push(SegmentInfo {
+            name: name.clone(),
+            first_zxid,
+            prev_zxid: self.last_zxid,
+            last_zxid: first_zxid,
+        });
+        self.shared
+            .counters
+            .segments_rolled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.active = Some(Active {
+            name,
+            header,
+            writer,
+            end,
+        });
+        Ok(())
+    }
+
+    fn run_control(&mut self, control: Control) {
+        match control {
+            Control::TruncateAfter(zxid, reply) => {
+                let result = match self.poisoned() {
+                    Some(cause) => Err(Error::Poisoned { cause }),
+                    None => self.truncate_after(zxid),
+                };
+                if let Err(err) = &result {
+                    if matches!(err, Error::Io { .. }) {
+                        self.poison(format!("truncate failed: {err}"), Vec::new());
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Control::PurgeBefore(zxid, reply) => {
+                let _ = reply.send(self.purge_before(zxid));
+            }
+        }
+    }
+
+    fn truncate_after(&mut self, zxid: Zxid) -> Result<()> {
+        let dir = Arc::clone(&self.shared.dir);
+        let segments = self.shared.lock_segments().clone();
+        let base = segments.first().map_or(self.last_zxid, |s| s.prev_zxid);
+        let keep = if zxid == self.last_zxid {
+            return Ok(());
+        } else if zxid == base || zxid == Zxid::NONE {
+            0
+        } else {
+            match segments
+                .iter()
+                .position(|s| s.first_zxid <= zxid && zxid <= s.last_zxid)
+            {
+                Some(index) => index + 1,
+                None => {
+                    return Err(Error::ZxidNotInLog {
+                        zxid,
+                        detail: format!(
+                            "the log holds {}..={} after base {base}",
+                            segments.first().map_or(Zxid::NONE, |s| s.first_zxid),
+                            self.last_zxid
+                        ),
+                    })
+                }
+            }
+        };
+        // Newest first, each removal made durable before the next, so that a crash at any point
+        // leaves a log that is a prefix of itself.
+        for segment in segments.iter().skip(keep).rev() {
+            if self.active.as_ref().is_some_and(|a| a.name == segment.name) {
+                self.active = None;
+            }
+            dir.remove(&segment.name)
+                .map_err(|e| Error::io("remove", dir.path_of(&segment.name), e))?;
+            sync_dir(dir.as_ref())?;
+            self.shared.lock_segments().pop();
+        }
+        if let Some(segment) = keep.checked_sub(1).and_then(|i| segments.get(i)) {
+            self.cut_segment_after(segment, zxid)?;
+        }
+        self.last_zxid = zxid;
+        let mut queue = self.shared.lock_queue();
+        queue.last_appended = zxid;
+        queue.durable = zxid;
+        Ok(())
+    }
+
+    /// Zeroes the records after `zxid` in `segment`, which becomes the active segment.
+    fn cut_segment_after(&mut self, segment: &SegmentInfo, zxid: Zxid) -> Result<()> {
+        let dir = Arc::clone(&self.shared.dir);
+        let path = dir.path_of(&segment.name);
+        let bytes = dir
+            .read(&segment.name)
+            .map_err(|e| Error::io("read", &path, e))?;
+        let mut cut_at = None;
+        let scan = scan_segment(&bytes, segment.first_zxid, true, None, |record, _| {
+            if record.zxid == zxid {
+                cut_at = Some(record.next_offset);
+            }
+        });
+        let (Some(cut_at), Some(header)) = (cut_at, scan.header) else {
+            return Err(Error::ZxidNotInLog {
+                zxid,
+                detail: format!("not found in {}", path.display()),
+            });
+        };
+        let mut writer = match self.active.take() {
+            Some(active) if active.name == segment.name => active.writer,
+            _ => dir
+                .open_writer(&segment.name)
+                .map_err(|e| Error::io("open for writing", &path, e))?,
+        };
+        let used_end = scan.end_offset.max(cut_at);
+        if used_end > cut_at {
+            let zeros = vec![0u8; (used_end - cut_at) as usize];
+            writer
+                .write_durable(cut_at, &zeros)
+                .map_err(|e| Error::io("zero the truncated records of", &path, e))?;
+        }
+        if let Some(last) = self.shared.lock_segments().last_mut() {
+            last.last_zxid = zxid;
+        }
+        self.active = Some(Active {
+            name: segment.name.clone(),
+            header,
+            writer,
+            end: cut_at,
+        });
+        Ok(())
+    }
+
+    fn purge_before(&mut self, zxid: Zxid) -> Result<Vec<String>> {
+        let dir = Arc::clone(&self.shared.dir);
+        let mut removed = Vec::new();
+        loop {
+            let oldest = {
+                let segments = self.shared.lock_segments();
+                match (segments.first(), segments.get(1)) {
+                    (Some(oldest), Some(next)) if next.first_zxid <= zxid => oldest.name.clone(),
+                    _ => break,
+                }
+            };
+            // Oldest first, each removal durable before the next: the log stays contiguous.
+            dir.remove(&oldest)
+                .map_err(|e| Error::io("remove", dir.path_of(&oldest), e))?;
+            sync_dir(dir.as_ref())?;
+            self.shared.lock_segments().remove(0);
+            removed.push(oldest);
+        }
+        Ok(removed)
+    }
+}
+
+/// A fresh random salt for a segment (std's hasher keys are seeded from the OS).
+fn random_salt() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
