@@ -12,6 +12,8 @@
 pub mod error;
 pub mod format;
 pub mod storage;
+pub mod tree;
+pub mod txn;
 pub mod txnlog;
 pub mod zxid;
 

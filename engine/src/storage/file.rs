@@ -112,6 +112,10 @@ impl LogDir for FileDir {
         fs::remove_file(self.path.join(name))
     }
 
+    fn sync_file(&self, name: &str) -> io::Result<()> {
+        File::open(self.path.join(name))?.sync_data()
+    }
+
     fn sync_dir(&self) -> io::Result<()> {
         File::open(&self.path)?.sync_all()
     }

@@ -67,6 +67,9 @@ pub trait LogDir: Send + Sync + 'static {
     /// Removes a file.
     fn remove(&self, name: &str) -> io::Result<()>;
 
+    /// Makes every write to `name` so far durable, whoever made it (`fdatasync`).
+    fn sync_file(&self, name: &str) -> io::Result<()>;
+
     /// Makes creations, renames and removals so far durable (`fsync` of the directory).
     fn sync_dir(&self) -> io::Result<()>;
 

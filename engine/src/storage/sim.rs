@@ -594,6 +594,10 @@ impl LogDir for SimDir {
         self.file_bytes(name).ok_or_else(|| not_found(name))
     }
 
+    fn sync_file(&self, name: &str) -> io::Result<()> {
+        self.open_writer(name)?.sync(0, 0)
+    }
+
     fn write_new(&self, name: &str, data: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         state.tick(Operation::WriteNew)?;

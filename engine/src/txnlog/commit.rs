@@ -23,8 +23,11 @@ struct Active {
     name: String,
     header: SegmentHeader,
     writer: Box<dyn SegmentWriter>,
-    /// Where the next record goes; everything before it is durable.
+    /// Where the next record goes.
     end: u64,
+    /// Everything before this offset is known synced: what records written now carry as their
+    /// `batch_start` (FORMAT.md 4). Equal to `end` after each batch when syncing is on.
+    synced_end: u64,
 }
 
 pub(crate) struct Committer {
@@ -48,6 +51,8 @@ impl Committer {
                     header,
                     writer,
                     end: recovered.last_end_offset,
+                    // Recovery synced the segment before trusting it.
+                    synced_end: recovered.last_end_offset,
                 })
             }
             _ => None,
@@ -123,9 +128,12 @@ impl Committer {
                 Some(active) => active.end + first_len > segment_size,
                 None => true,
             };
-            let (start, salt) = match (&self.active, rolling) {
-                (Some(active), false) => (active.end, active.header.salt),
-                _ => (SEGMENT_HEADER_LEN as u64, random_salt()),
+            let (start, synced_end, salt) = match (&self.active, rolling) {
+                (Some(active), false) => (active.end, active.synced_end, active.header.salt),
+                _ => {
+                    let first = SEGMENT_HEADER_LEN as u64;
+                    (first, first, random_salt())
+                }
             };
             self.batch.clear();
             if rolling {
@@ -140,7 +148,7 @@ impl Committer {
                 }
                 let header = RecordHeader {
                     zxid: record.zxid,
-                    batch_start: start,
+                    batch_start: synced_end,
                 };
                 encode_into(&mut self.batch, salt, header, &record.payload);
                 end += len;
@@ -169,8 +177,12 @@ impl Committer {
                 self.poison(err.to_string(), failed);
                 return;
             }
+            let synced = rolling || self.shared.config.sync;
             if let Some(active) = &mut self.active {
                 active.end = end;
+                if synced {
+                    active.synced_end = end;
+                }
             }
             self.last_zxid = last_zxid;
             self.note_batch(chunk.len() as u64, end - start, took);
@@ -241,6 +253,18 @@ impl Committer {
         if let Some(slot) = self.batch.get_mut(..SEGMENT_HEADER_LEN) {
             slot.copy_from_slice(&header.encode());
         }
+        // The new segment names the old one's last record as its predecessor, so the old one
+        // must be durable first (it is already, unless syncing is off).
+        if let Some(active) = &mut self.active {
+            if active.synced_end < active.end {
+                let (from, len) = (active.synced_end, active.end - active.synced_end);
+                active
+                    .writer
+                    .sync(from, len)
+                    .map_err(|e| Error::io("sync before rolling", dir.path_of(&active.name), e))?;
+                active.synced_end = active.end;
+            }
+        }
         let name = segment_file_name(first_zxid);
         let temporary = format!("{name}.tmp");
         self.preparer
@@ -272,6 +296,7 @@ impl Committer {
             header,
             writer,
             end,
+            synced_end: end,
         });
         Ok(())
     }
@@ -343,7 +368,10 @@ impl Committer {
         Ok(())
     }
 
-    /// Zeroes the records after `zxid` in `segment`, which becomes the active segment.
+    /// Zeroes the records after `zxid` in `segment`, which becomes the active segment. The
+    /// zeroing goes one write batch at a time from the end, each synced before the next, so that a
+    /// crash at any moment leaves the log a prefix of itself: a partly zeroed batch is the last
+    /// thing in the segment, which recovery reads as a torn tail.
     fn cut_segment_after(&mut self, segment: &SegmentInfo, zxid: Zxid) -> Result<()> {
         let dir = Arc::clone(&self.shared.dir);
         let path = dir.path_of(&segment.name);
@@ -351,9 +379,13 @@ impl Committer {
             .read(&segment.name)
             .map_err(|e| Error::io("read", &path, e))?;
         let mut cut_at = None;
+        // Offsets where the records after the cut start, and their batch starts.
+        let mut later: Vec<(u64, u64)> = Vec::new();
         let scan = scan_segment(&bytes, segment.first_zxid, true, None, |record, _| {
             if record.zxid == zxid {
                 cut_at = Some(record.next_offset);
+            } else if record.zxid > zxid {
+                later.push((record.offset, record.batch_start));
             }
         });
         let (Some(cut_at), Some(header)) = (cut_at, scan.header) else {
@@ -368,12 +400,22 @@ impl Committer {
                 .open_writer(&segment.name)
                 .map_err(|e| Error::io("open for writing", &path, e))?,
         };
-        let used_end = scan.end_offset.max(cut_at);
-        if used_end > cut_at {
-            let zeros = vec![0u8; (used_end - cut_at) as usize];
+        let mut end = scan.end_offset.max(cut_at);
+        while end > cut_at {
+            // The last batch still standing starts at the first record that shares the batch
+            // start of the last record (or at the cut, whichever is later).
+            let last_batch = later.last().map_or(0, |&(_, batch)| batch);
+            let start = later
+                .iter()
+                .find(|&&(_, batch)| batch == last_batch)
+                .map_or(cut_at, |&(offset, _)| offset)
+                .max(cut_at);
+            later.retain(|&(offset, _)| offset < start);
+            let zeros = vec![0u8; (end - start) as usize];
             writer
-                .write_durable(cut_at, &zeros)
+                .write_durable(start, &zeros)
                 .map_err(|e| Error::io("zero the truncated records of", &path, e))?;
+            end = start;
         }
         if let Some(last) = self.shared.lock_segments().last_mut() {
             last.last_zxid = zxid;
@@ -383,6 +425,7 @@ impl Committer {
             header,
             writer,
             end: cut_at,
+            synced_end: cut_at,
         });
         Ok(())
     }
@@ -398,12 +441,13 @@ impl Committer {
                     _ => break,
                 }
             };
-            // Oldest first, each removal durable before the next: the log stays contiguous.
+            // Oldest first, each removal durable before the next: the log stays contiguous. The
+            // list forgets the file as soon as it is gone, whether or not the sync then fails.
             dir.remove(&oldest)
                 .map_err(|e| Error::io("remove", dir.path_of(&oldest), e))?;
-            sync_dir(dir.as_ref())?;
             self.shared.lock_segments().remove(0);
             removed.push(oldest);
+            sync_dir(dir.as_ref())?;
         }
         Ok(removed)
     }

@@ -103,6 +103,19 @@ pub(crate) fn recover(dir: &Arc<dyn LogDir>) -> Result<Recovered> {
         report.removed.push(name);
     }
 
+    // After a kill -9 the page cache may hold writes and renames that never reached the disk.
+    // Sync them before trusting them: the log will build on what it reads now.
+    for (_, name) in &segments {
+        dir.sync_file(name).map_err(|e| {
+            Error::io(
+                "sync what an earlier process wrote to",
+                dir.path_of(name),
+                e,
+            )
+        })?;
+    }
+    sync_dir(dir.as_ref())?;
+
     let mut kept: Vec<SegmentInfo> = Vec::new();
     let mut last_end_offset = 0;
     let mut last_header = None;
