@@ -8,7 +8,7 @@
 //! `fdatasync` the kernel may already have dropped the data while marking the pages clean.
 
 mod commit;
-mod prepare;
+pub(crate) mod prepare;
 pub mod reader;
 pub mod recovery;
 pub mod scan;

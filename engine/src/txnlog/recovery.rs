@@ -96,10 +96,17 @@ pub(crate) fn recover(dir: &Arc<dyn LogDir>) -> Result<Recovered> {
     for name in temporary {
         dir.remove(&name)
             .map_err(|e| Error::io("remove a leftover temporary file", dir.path_of(&name), e))?;
-        log::info!(
-            "removed {}: a segment that was never completed",
-            dir.path_of(&name).display()
-        );
+        if name == super::prepare::PREPARED_NAME {
+            log::debug!(
+                "removed the unused prepared segment {}",
+                dir.path_of(&name).display()
+            );
+        } else {
+            log::info!(
+                "removed {}: a segment whose roll never completed (none of it was acknowledged)",
+                dir.path_of(&name).display()
+            );
+        }
         report.removed.push(name);
     }
 
