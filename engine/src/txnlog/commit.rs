@@ -347,24 +347,25 @@ impl Committer {
                 }
             }
         };
+        // From here on readers stop at `zxid`, whether or not every step below succeeds (a
+        // failure poisons the log, and a restart recovers whatever prefix is left).
+        self.shared.lock_queue().durable = zxid;
         // Newest first, each removal made durable before the next, so that a crash at any point
-        // leaves a log that is a prefix of itself.
+        // leaves a log that is a prefix of itself. The list forgets a file as soon as it is gone.
         for segment in segments.iter().skip(keep).rev() {
             if self.active.as_ref().is_some_and(|a| a.name == segment.name) {
                 self.active = None;
             }
             dir.remove(&segment.name)
                 .map_err(|e| Error::io("remove", dir.path_of(&segment.name), e))?;
-            sync_dir(dir.as_ref())?;
             self.shared.lock_segments().pop();
+            sync_dir(dir.as_ref())?;
         }
         if let Some(segment) = keep.checked_sub(1).and_then(|i| segments.get(i)) {
             self.cut_segment_after(segment, zxid)?;
         }
         self.last_zxid = zxid;
-        let mut queue = self.shared.lock_queue();
-        queue.last_appended = zxid;
-        queue.durable = zxid;
+        self.shared.lock_queue().last_appended = zxid;
         Ok(())
     }
 
@@ -400,6 +401,9 @@ impl Committer {
                 .open_writer(&segment.name)
                 .map_err(|e| Error::io("open for writing", &path, e))?,
         };
+        if let Some(last) = self.shared.lock_segments().last_mut() {
+            last.last_zxid = zxid;
+        }
         let mut end = scan.end_offset.max(cut_at);
         while end > cut_at {
             // The last batch still standing starts at the first record that shares the batch
@@ -416,9 +420,6 @@ impl Committer {
                 .write_durable(start, &zeros)
                 .map_err(|e| Error::io("zero the truncated records of", &path, e))?;
             end = start;
-        }
-        if let Some(last) = self.shared.lock_segments().last_mut() {
-            last.last_zxid = zxid;
         }
         self.active = Some(Active {
             name: segment.name.clone(),

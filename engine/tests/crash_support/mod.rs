@@ -133,7 +133,7 @@ impl ChildRun {
     }
 }
 
-/// The zxids of the lines `"<prefix> <zxid in hex>"` among `lines`.
+/// The zxids of the lines `"<prefix><zxid in hex>"` among `lines`.
 pub fn zxids_in(lines: &[String], prefix: &str) -> Vec<Zxid> {
     lines
         .iter()
