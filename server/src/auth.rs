@@ -22,14 +22,15 @@ pub struct AuthId {
     pub id: String,
 }
 
-/// `user:password` to the id a digest ACL names: `user:base64(sha1("user:password"))`.
-pub fn digest_id(user_password: &str) -> Option<String> {
-    let (user, _) = user_password.split_once(':')?;
+/// `user:password` to the id a digest ACL names: `user:base64(sha1("user:password"))`. A
+/// credential without `:` is taken whole as the user, as ZooKeeper does.
+pub fn digest_id(user_password: &str) -> String {
+    let user = user_password.split(':').next().unwrap_or_default();
     let hash = Sha1::digest(user_password.as_bytes());
-    Some(format!(
+    format!(
         "{user}:{}",
         base64::engine::general_purpose::STANDARD.encode(hash)
-    ))
+    )
 }
 
 /// The identities of a connection: its address, what it proved with `addAuth`, and whether it
@@ -59,12 +60,8 @@ impl Identity {
     pub fn add(&mut self, scheme: &str, credential: &[u8], super_digest: Option<&str>) -> bool {
         match scheme {
             "digest" => {
-                let Ok(text) = std::str::from_utf8(credential) else {
-                    return false;
-                };
-                let Some(id) = digest_id(text) else {
-                    return false;
-                };
+                let text = String::from_utf8_lossy(credential);
+                let id = digest_id(&text);
                 if super_digest == Some(id.as_str()) {
                     self.is_super = true;
                     self.ids.push(AuthId {
@@ -81,6 +78,9 @@ impl Identity {
                 }
                 true
             }
+            // ZooKeeper's ip provider accepts and records the connection's own address, which
+            // every connection already has.
+            "ip" => true,
             _ => false,
         }
     }
@@ -205,10 +205,10 @@ mod tests {
     fn digest_matches_zookeeper() {
         // `DigestAuthenticationProvider.generateDigest("super:test")` in ZooKeeper's docs.
         assert_eq!(
-            digest_id("super:test").as_deref(),
-            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
         );
-        assert_eq!(digest_id("nocolon"), None);
+        assert!(digest_id("nocolon").starts_with("nocolon:"));
     }
 
     #[test]
@@ -224,7 +224,7 @@ mod tests {
         )];
         assert!(!identity.allows(&digest, perms::READ));
         assert!(identity.add("digest", b"user:pw", None));
-        let id = digest_id("user:pw").expect("id");
+        let id = digest_id("user:pw");
         let digest = vec![Acl::new(perms::READ, "digest", &id)];
         assert!(identity.allows(&digest, perms::READ));
         assert!(!identity.allows(&digest, perms::WRITE));
@@ -256,11 +256,7 @@ mod tests {
         let fixed = identity.fixup(&auth).expect("expands");
         assert_eq!(
             fixed,
-            vec![Acl::new(
-                perms::ALL,
-                "digest",
-                &digest_id("user:pw").expect("id")
-            )]
+            vec![Acl::new(perms::ALL, "digest", &digest_id("user:pw"))]
         );
         assert_eq!(identity.fixup(&[]), Err(code::INVALID_ACL));
         let bad_world = vec![proto::Acl {

@@ -136,17 +136,25 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     };
     connection_state.run(frames).await;
     reader.abort();
-    {
+    let still_current = {
         let mut sessions = server.sessions();
-        if let Some(session) = sessions.get_mut(session_id) {
-            if session
-                .connection
-                .as_ref()
-                .is_some_and(|c| c.id == connection.id)
+        match sessions.get_mut(session_id) {
+            Some(session)
+                if session
+                    .connection
+                    .as_ref()
+                    .is_some_and(|c| c.id == connection.id) =>
             {
                 session.connection = None;
+                true
             }
+            _ => false,
         }
+    };
+    if still_current {
+        // Watches live with the connection, as in ZooKeeper: a client that comes back sets them
+        // again with setWatches.
+        server.watches().remove_session(session_id);
     }
     let _ = outbound.send(Outbound::Close);
     let _ = writer.await;
@@ -225,6 +233,8 @@ async fn handshake(
             if let Some(previous) = previous {
                 let _ = previous.outbound.send(Outbound::Close);
             }
+            // The old connection's watches go with it; the client sends setWatches next.
+            server.watches().remove_session(session_id);
             send(&ConnectResponse::accepted(
                 request,
                 timeout_ms,
@@ -586,6 +596,12 @@ fn create_request(
     identity: &Identity,
     server: &Server,
 ) -> Result<WriteRequest, i32> {
+    // The order of the checks is ZooKeeper's (PrepRequestProcessor), so that a request with
+    // several faults gets the same error from both servers.
+    let ttl_flag = matches!(create.flags, 5 | 6);
+    if ttl_flag && !server.config.extended_types_enabled {
+        return Err(UNIMPLEMENTED);
+    }
     let mode = TreeCreateMode::from_flag(create.flags, create.ttl_ms).ok_or(code::BAD_ARGUMENTS)?;
     let is_ttl = mode.ttl_ms().is_some();
     match create.op {
@@ -593,13 +609,10 @@ fn create_request(
         OpCode::CreateContainer if mode != TreeCreateMode::Container => {
             return Err(code::BAD_ARGUMENTS)
         }
-        OpCode::Create | OpCode::Create2 if is_ttl || mode == TreeCreateMode::Container => {
-            return Err(code::BAD_ARGUMENTS)
-        }
         _ => {}
     }
-    if is_ttl && !server.config.extended_types_enabled {
-        return Err(UNIMPLEMENTED);
+    if !create.path.starts_with('/') || create.path.contains('\0') {
+        return Err(code::BAD_ARGUMENTS);
     }
     Ok(WriteRequest::Create {
         path: create.path.to_owned(),
@@ -730,13 +743,12 @@ fn write_request(
         ),
         Request::Multi(multi) => {
             let mut requests = Vec::with_capacity(multi.operations.len());
-            let mut replies = Vec::with_capacity(multi.operations.len());
+            let op_codes: Vec<OpCode> = multi.operations.iter().map(|o| o.op_code()).collect();
             for (index, operation) in multi.operations.iter().enumerate() {
                 let converted = multi_operation(operation, identity, server);
                 match converted {
                     Ok(request) => {
                         requests.push(request);
-                        replies.push(operation.op_code());
                     }
                     Err(code) => {
                         let count = multi.operations.len();
@@ -756,7 +768,7 @@ fn write_request(
             }
             plain(
                 WriteRequest::Multi(requests),
-                Box::new(move |result| multi_response(result, &replies)),
+                Box::new(move |result| multi_response(result, &op_codes)),
             )
         }
         _ => Err(Refusal::Code(UNIMPLEMENTED)),
@@ -822,20 +834,24 @@ fn multi_response(result: &TxnResult, op_codes: &[OpCode]) -> Result<Response, i
     let results = results
         .iter()
         .zip(op_codes)
-        .map(|(result, op)| match (result, op) {
-            (TxnResult::Created { path, .. }, OpCode::Create) => {
-                MultiResult::Create(CreateResponse { path: path.clone() })
-            }
-            (TxnResult::Created { path, stat }, _) => MultiResult::Create2(Create2Response {
-                path: path.clone(),
+        .map(|(result, op)| match result {
+            // What ZooKeeper 3.8 does: create and create2 are answered with a plain create
+            // result (the path only); createContainer and createTTL with a create2 result.
+            TxnResult::Created { path, stat } => match op {
+                OpCode::CreateContainer | OpCode::CreateTtl => {
+                    MultiResult::Create2(Create2Response {
+                        path: path.clone(),
+                        stat: convert::stat(stat),
+                    })
+                }
+                _ => MultiResult::Create(CreateResponse { path: path.clone() }),
+            },
+            TxnResult::Deleted => MultiResult::Delete,
+            TxnResult::DataSet { stat } => MultiResult::SetData(SetDataResponse {
                 stat: convert::stat(stat),
             }),
-            (TxnResult::Deleted, _) => MultiResult::Delete,
-            (TxnResult::DataSet { stat }, _) => MultiResult::SetData(SetDataResponse {
-                stat: convert::stat(stat),
-            }),
-            (TxnResult::Checked, _) => MultiResult::Check,
-            (other, _) => MultiResult::Error(ErrorResponse {
+            TxnResult::Checked => MultiResult::Check,
+            other => MultiResult::Error(ErrorResponse {
                 error_code: other.error_code(),
             }),
         })

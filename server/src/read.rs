@@ -2,7 +2,7 @@
 //! `whoAmI`. Each runs under the tree's read lock, and registers its watch under that same lock,
 //! so that no change can slip between what the client read and the watch it set.
 
-use zk_engine::tree::{code, validate_path, DataTree};
+use zk_engine::tree::{code, DataTree};
 use zk_engine::txn::perms;
 
 use crate::auth::Identity;
@@ -25,6 +25,8 @@ use crate::watch::{WatchKind, WatchManager};
 const NO_WATCHER: i32 = -121;
 /// ZooKeeper's `Unimplemented`.
 const UNIMPLEMENTED: i32 = -6;
+/// ZooKeeper's `MarshallingError`.
+const MARSHALLING_ERROR: i32 = -5;
 
 /// Who is reading.
 pub struct Reader<'a> {
@@ -56,8 +58,14 @@ pub fn answer(server: &Server, reader: &Reader<'_>, xid: i32, request: &Request)
     out
 }
 
-fn check_path(path: &str) -> Result<(), i32> {
-    validate_path(path).map_err(|e| e.code())
+/// Reads do not validate paths, as in ZooKeeper: a malformed path simply names no node, and
+/// the empty path is the root (ZooKeeper keeps the root under "").
+fn lookup(path: &str) -> &str {
+    if path.is_empty() {
+        "/"
+    } else {
+        path
+    }
 }
 
 fn respond(
@@ -72,8 +80,7 @@ fn respond(
     let request = outer;
     match request {
         Request::Exists(request) => {
-            check_path(&request.path)?;
-            let node = tree.get(&request.path);
+            let node = tree.get(lookup(&request.path));
             if request.watch {
                 watches.add(session, WatchKind::Data, &request.path);
             }
@@ -83,8 +90,7 @@ fn respond(
             }))
         }
         Request::GetData(request) => {
-            check_path(&request.path)?;
-            let node = tree.get(&request.path).ok_or(code::NO_NODE)?;
+            let node = tree.get(lookup(&request.path)).ok_or(code::NO_NODE)?;
             if !reader.identity.allows(node.acl(), perms::READ) {
                 return Err(code::NO_AUTH);
             }
@@ -97,8 +103,7 @@ fn respond(
             }))
         }
         Request::GetChildren(request) | Request::GetChildren2(request) => {
-            check_path(&request.path)?;
-            let node = tree.get(&request.path).ok_or(code::NO_NODE)?;
+            let node = tree.get(lookup(&request.path)).ok_or(code::NO_NODE)?;
             if !reader.identity.allows(node.acl(), perms::READ) {
                 return Err(code::NO_AUTH);
             }
@@ -116,8 +121,7 @@ fn respond(
             })
         }
         Request::GetAcl(request) => {
-            check_path(&request.path)?;
-            let node = tree.get(&request.path).ok_or(code::NO_NODE)?;
+            let node = tree.get(lookup(&request.path)).ok_or(code::NO_NODE)?;
             if !reader
                 .identity
                 .allows(node.acl(), perms::READ | perms::ADMIN)
@@ -138,14 +142,13 @@ fn respond(
             }))
         }
         Request::GetAllChildrenNumber(request) => {
-            check_path(&request.path)?;
-            let node = tree.get(&request.path).ok_or(code::NO_NODE)?;
+            let node = tree.get(lookup(&request.path)).ok_or(code::NO_NODE)?;
             if !reader.identity.allows(node.acl(), perms::READ) {
                 return Err(code::NO_AUTH);
             }
             Ok(Response::GetAllChildrenNumber(
                 GetAllChildrenNumberResponse {
-                    total_number: count_descendants(tree, &request.path),
+                    total_number: count_descendants(tree, lookup(&request.path)),
                 },
             ))
         }
@@ -227,11 +230,10 @@ fn respond(
             Ok(Response::Empty)
         }
         Request::AddWatch(request) => {
-            check_path(&request.path)?;
             let kind = match AddWatchMode::try_from(request.mode) {
                 Ok(AddWatchMode::Persistent) => WatchKind::Persistent,
                 Ok(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
-                Err(_) => return Err(code::BAD_ARGUMENTS),
+                Err(_) => return Err(MARSHALLING_ERROR),
             };
             watches.add(session, kind, &request.path);
             Ok(Response::AddWatch(ErrorResponse { error_code: 0 }))
@@ -290,7 +292,8 @@ fn watch_kinds(watcher_type: i32) -> Result<&'static [WatchKind], i32> {
         ],
         Ok(WatcherType::Persistent) => &[WatchKind::Persistent],
         Ok(WatcherType::PersistentRecursive) => &[WatchKind::PersistentRecursive],
-        Err(_) => return Err(code::BAD_ARGUMENTS),
+        // ZooKeeper fails to deserialize an unknown type: MarshallingError, connection kept.
+        Err(_) => return Err(MARSHALLING_ERROR),
     })
 }
 

@@ -424,13 +424,11 @@ fn cli_mt_commands(kind: Kind) {
 }
 
 #[test]
-#[ignore = "zk-server does not serve yet (issue 4)"]
 fn zkcli() {
     zkcli_commands(Kind::Ours);
 }
 
 #[test]
-#[ignore = "zk-server does not serve yet (issue 4)"]
 fn cli_mt() {
     cli_mt_commands(Kind::Ours);
 }

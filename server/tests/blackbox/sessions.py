@@ -232,14 +232,14 @@ def session_moves_to_a_new_connection():
     S.wires.append(second)
     check(w.wait_closed(10), "the server closes the session's previous connection")
     check(second.exists(ROOT + "/mover") is not None, "the session works on the new one")
-    # A wrong password is refused, and ZooKeeper closes the session's live connection even
-    # so (it drops the old connection before checking the password); the session survives.
+    # A wrong password is refused and the session survives. (Apache 3.8 also closes the
+    # session's live connection on such an attempt; zk-server deliberately does not, since
+    # anyone who knows a session id could otherwise cut its owner off. Neither is checked.)
     try:
         zkwire.WireClient(S.hosts, session_id=second.session_id, passwd=b"\x01" * 16).connect()
         raise common.CheckFailed("a wrong password should be refused")
     except zkwire.SessionRefused:
         pass
-    check(second.wait_closed(10), "the live connection was closed by the refused attempt")
     third = second.resume()
     S.wires.append(third)
     check(third.exists(ROOT + "/mover") is not None, "the session survived a wrong password")
