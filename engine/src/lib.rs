@@ -9,8 +9,11 @@
 #![deny(unsafe_code)]
 #![doc = include_str!("../FORMAT.md")]
 
+pub mod db;
 pub mod error;
 pub mod format;
+pub mod fuzzing;
+pub mod snapshot;
 pub mod storage;
 pub mod tree;
 pub mod txn;
