@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let store = zk_server::store::open(&config).context("cannot open the data directories")?;
     let address = config.client_address;
     let (server, apply_thread) =
-        zk_server::server::Server::start(config, store.tree, store.log, store.session_secret)
+        zk_server::server::Server::start(config, store.database, store.session_secret)
             .context("cannot start the apply thread")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
+use zk_engine::db::Database;
 use zk_engine::tree::prepare::{PendingChanges, Request as WriteRequest};
 use zk_engine::tree::{code, split_parent, DataTree, TxnResult};
 use zk_engine::txn::{Txn, TxnBody, TxnHeader};
@@ -53,6 +54,7 @@ pub enum Origin {
 
 struct Committed {
     txn: Txn,
+    encoded_len: usize,
     origin: Origin,
     durable: zk_engine::Result<Zxid>,
 }
@@ -74,8 +76,8 @@ pub enum SubmitError {
 pub struct Server {
     /// The configuration.
     pub config: ServerConfig,
-    tree: RwLock<DataTree>,
-    log: TxnLog,
+    tree: Arc<RwLock<DataTree>>,
+    database: Database,
     prepare: Mutex<PrepareState>,
     sessions: Mutex<SessionTracker>,
     watches: Mutex<WatchManager>,
@@ -94,23 +96,26 @@ impl Server {
     /// Builds the server over a recovered tree and an open log, and starts the apply thread.
     pub fn start(
         config: ServerConfig,
-        tree: DataTree,
-        log: TxnLog,
+        database: Database,
         session_secret: Vec<u8>,
     ) -> std::io::Result<(Arc<Server>, std::thread::JoinHandle<()>)> {
-        let last_zxid = log.last_zxid().max(tree.last_applied_zxid());
+        let tree = Arc::clone(database.tree());
         let mut sessions = SessionTracker::new(0);
-        for (id, timeout_ms) in tree.sessions().iter() {
-            // Sessions restored from disk get a full timeout to reconnect, as in ZooKeeper.
-            let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
-            sessions.insert(id, timeout, None);
-        }
+        let last_zxid = {
+            let tree = tree.read().unwrap_or_else(|e| e.into_inner());
+            for (id, timeout_ms) in tree.sessions().iter() {
+                // Sessions restored from disk get a full timeout to reconnect, as in ZooKeeper.
+                let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+                sessions.insert(id, timeout, None);
+            }
+            database.log().last_zxid().max(tree.last_applied_zxid())
+        };
         let (sender, receiver) = mpsc::channel();
         let (fatal, _) = tokio::sync::watch::channel(None);
         let server = Arc::new(Server {
             config,
-            tree: RwLock::new(tree),
-            log,
+            tree,
+            database,
             prepare: Mutex::new(PrepareState {
                 pending: PendingChanges::new(),
                 last_zxid,
@@ -152,7 +157,12 @@ impl Server {
 
     /// The transaction log.
     pub fn log(&self) -> &TxnLog {
-        &self.log
+        self.database.log()
+    }
+
+    /// The database (snapshots and log).
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// A session's password.
@@ -218,13 +228,15 @@ impl Server {
             prepare.pending.prepare(&tree, header, request, &authorize)
         };
         let bytes = zk_engine::txn::encode(&txn);
+        let encoded_len = bytes.len();
         let callback_txn = txn;
-        self.log.append_with(
+        self.log().append_with(
             zxid,
             bytes,
             Box::new(move |durable| {
                 let _ = sender.send(Committed {
                     txn: callback_txn,
+                    encoded_len,
                     origin,
                     durable,
                 });
@@ -238,6 +250,7 @@ impl Server {
         while let Ok(committed) = receiver.recv() {
             let Committed {
                 txn,
+                encoded_len,
                 origin,
                 durable,
             } = committed;
@@ -259,6 +272,8 @@ impl Server {
             };
             self.lock_prepare().pending.applied(zxid);
             self.stats.note_write();
+            // Snapshots run in the background, on the tree as applied (only durable transactions).
+            self.database.note_applied(encoded_len);
             if let (TxnBody::CloseSession { .. }, TxnResult::SessionClosed) = (&txn.body, &result) {
                 self.sessions().remove(txn.header.session_id);
             }

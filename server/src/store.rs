@@ -1,13 +1,12 @@
-//! Opening the server's data: the transaction log under `<dataLogDir>/log`, the tree recovered
-//! from it, and the secret that session passwords derive from.
+//! Opening the server's data: snapshots under `<dataDir>/snap`, the transaction log under
+//! `<dataLogDir>/log`, the tree recovered from them, and the secret session passwords derive from.
 
 use std::io::Read;
 use std::path::Path;
 
+use zk_engine::db::{Database, DatabaseConfig};
 use zk_engine::storage::WriteMode;
-use zk_engine::tree::DataTree;
-use zk_engine::txnlog::{LogConfig, TxnLog};
-use zk_engine::Zxid;
+use zk_engine::txnlog::LogConfig;
 
 use crate::config::ServerConfig;
 
@@ -17,25 +16,6 @@ pub enum StoreError {
     /// The engine refused (damaged data, I/O, a locked directory).
     #[error(transparent)]
     Engine(#[from] zk_engine::Error),
-    /// A logged transaction does not decode.
-    #[error("the transaction at zxid {zxid} in the log does not decode: {reason}")]
-    BadTransaction {
-        /// Its zxid.
-        zxid: Zxid,
-        /// Why.
-        reason: String,
-    },
-    /// The log starts after zxid 0 and there is no snapshot to start from.
-    #[error(
-        "the transaction log in {dir} starts after zxid {base}, and there is no snapshot to \
-         start from: transactions are missing"
-    )]
-    Gap {
-        /// The log directory.
-        dir: String,
-        /// What the log says precedes it.
-        base: Zxid,
-    },
     /// The session secret could not be read or made.
     #[error("cannot read or create the session secret {path}: {source}")]
     Secret {
@@ -49,52 +29,37 @@ pub enum StoreError {
 
 /// The recovered state.
 pub struct Store {
-    /// The tree, as of the log's last transaction.
-    pub tree: DataTree,
-    /// The open log.
-    pub log: TxnLog,
+    /// The tree and the log, with snapshot scheduling and retention.
+    pub database: Database,
     /// Secret for session passwords.
     pub session_secret: Vec<u8>,
 }
 
-/// Opens (creating if needed) the data directories of `config` and recovers the tree.
+/// Opens (creating if needed) the data directories of `config` and recovers the tree: the
+/// newest valid snapshot in `<dataDir>/snap`, then the log in `<dataLogDir>/log`.
 pub fn open(config: &ServerConfig) -> Result<Store, StoreError> {
-    let log_dir = config.data_log_dir.join("log");
     let log_config = LogConfig {
         segment_size: config.log_segment_size(),
         write_mode: WriteMode::from_name(&config.log_write_mode).unwrap_or_default(),
         sync: config.force_sync,
         slow_sync_warning: std::time::Duration::from_millis(config.fsync_warning_threshold_ms),
     };
-    let (log, report) = TxnLog::open_path(&log_dir, log_config)?;
-    if report.base_zxid != Zxid::NONE {
-        return Err(StoreError::Gap {
-            dir: log_dir.display().to_string(),
-            base: report.base_zxid,
-        });
-    }
-    let mut tree = DataTree::new();
-    for record in log.read_from(Zxid::NONE)? {
-        let record = record?;
-        let txn =
-            zk_engine::txn::decode(&record.payload).map_err(|e| StoreError::BadTransaction {
-                zxid: record.zxid,
-                reason: e.to_string(),
-            })?;
-        tree.replay(&txn);
-    }
-    log::info!(
-        "recovered {} transactions from {} ({} segments), last zxid {}, {} znodes",
-        report.records,
-        log_dir.display(),
-        report.segments,
-        report.last_zxid,
-        tree.node_count()
+    let mut database_config = DatabaseConfig::new(
+        config.data_dir.join("snap"),
+        config.data_log_dir.join("log"),
     );
+    database_config.log = log_config;
+    database_config.snap_count = config.snap_count.max(2);
+    database_config.snap_size_bytes =
+        u64::try_from(config.snap_size_limit_kb).map_or(0, |kb| kb.saturating_mul(1024));
+    database_config.snap_retain_count = config.autopurge_snap_retain_count.max(1) as usize;
+    let (database, report) = Database::open(database_config)?;
+    for skipped in &report.skipped_snapshots {
+        log::warn!("skipped a snapshot: {skipped:?}");
+    }
     let session_secret = secret(&config.data_dir.join("session.secret"))?;
     Ok(Store {
-        tree,
-        log,
+        database,
         session_secret,
     })
 }

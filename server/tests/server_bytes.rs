@@ -27,7 +27,7 @@ impl TestServer {
         let config = ServerConfig::from_text(&text, "test").expect("config");
         let store = zk_server::store::open(&config).expect("store");
         let (server, _apply) =
-            zk_server::server::Server::start(config, store.tree, store.log, store.session_secret)
+            zk_server::server::Server::start(config, store.database, store.session_secret)
                 .expect("start");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
