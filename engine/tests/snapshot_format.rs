@@ -210,7 +210,7 @@ fn sequential_counters_survive_a_snapshot() {
     let mut workload = Workload::new(5, vec!["x"], 1, 0);
     let create = |path: &str, mode| Request::Create {
         path: path.into(),
-        data: vec![],
+        data: Some(vec![]),
         acl: Acl::open_unsafe(),
         mode,
     };
@@ -260,7 +260,7 @@ fn acl_ids_are_local_to_the_file() {
     for (i, acl) in lists.iter().enumerate() {
         let request = Request::Create {
             path: format!("/n{i}"),
-            data: vec![],
+            data: Some(vec![]),
             acl: acl.clone(),
             mode: CreateMode::Persistent,
         };

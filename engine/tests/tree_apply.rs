@@ -73,7 +73,7 @@ impl Harness {
 fn create(path: &str, mode: CreateMode) -> Request {
     Request::Create {
         path: path.into(),
-        data: b"data".to_vec(),
+        data: Some(b"data".to_vec()),
         acl: Acl::open_unsafe(),
         mode,
     }
@@ -113,7 +113,7 @@ fn contents(tree: &DataTree) -> BTreeMap<String, (Vec<u8>, Vec<Acl>, StatPersist
 fn copy(tree: &DataTree) -> DataTree {
     let mut copy = DataTree::new();
     tree.visit_depth_first(|path, node| {
-        copy.restore_node(path, node.data(), node.acl(), node.stat_persisted())
+        copy.restore_node(path, node.data_option(), node.acl(), node.stat_persisted())
             .expect("parents come first");
     });
     for (session, timeout) in tree.sessions().iter() {
@@ -236,7 +236,7 @@ fn set_data_and_set_acl_bump_their_versions() {
         1,
         Request::SetData {
             path: "/d".into(),
-            data: b"new".to_vec(),
+            data: Some(b"new".to_vec()),
             version: 0,
         },
     );
@@ -255,7 +255,7 @@ fn set_data_and_set_acl_bump_their_versions() {
         1,
         Request::SetData {
             path: "/d".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             version: 0,
         },
     );
@@ -349,7 +349,7 @@ fn a_close_also_removes_ephemerals_it_does_not_list() {
         header: header(1),
         body: TxnBody::Create(CreateTxn {
             path: "/x".into(),
-            data: vec![],
+            data: Some(vec![]),
             acl: Acl::open_unsafe(),
             mode: CreateMode::Ephemeral,
             parent_cversion: 1,
@@ -424,7 +424,7 @@ fn a_multi_sees_its_own_earlier_operations() {
             create("/m/x", CreateMode::Persistent),
             Request::SetData {
                 path: "/m".into(),
-                data: b"v1".to_vec(),
+                data: Some(b"v1".to_vec()),
                 version: 0,
             },
             Request::Check {
@@ -467,12 +467,12 @@ fn a_live_multi_that_fails_when_applied_is_rolled_back() {
             },
             TxnBody::SetData {
                 path: "/keep".into(),
-                data: b"changed".to_vec(),
+                data: Some(b"changed".to_vec()),
                 version: 5,
             },
             TxnBody::Create(CreateTxn {
                 path: "/new".into(),
-                data: vec![1, 2, 3],
+                data: Some(vec![1, 2, 3]),
                 acl: vec![Acl::new(perms::ALL, "digest", "someone")],
                 mode: CreateMode::Ephemeral,
                 parent_cversion: 2,
@@ -576,7 +576,7 @@ fn prepare_refuses_what_zookeeper_refuses() {
         (
             Request::Create {
                 path: "/z".into(),
-                data: vec![],
+                data: Some(vec![]),
                 acl: vec![],
                 mode: CreateMode::Persistent,
             },
@@ -596,7 +596,7 @@ fn prepare_refuses_what_zookeeper_refuses() {
         (
             Request::SetData {
                 path: "/none".into(),
-                data: vec![],
+                data: Some(vec![]),
                 version: -1,
             },
             code::NO_NODE,
@@ -672,7 +672,7 @@ fn replay_tolerates_a_snapshot_that_is_ahead() {
         1,
         Request::SetData {
             path: "/r".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             version: -1,
         },
     );
@@ -710,7 +710,7 @@ fn replayed_create_of_an_existing_node_raises_the_parent_cversion() {
     let create = |path: &str, parent_cversion| {
         TxnBody::Create(CreateTxn {
             path: path.into(),
-            data: vec![],
+            data: Some(vec![]),
             acl: Acl::open_unsafe(),
             mode: CreateMode::Persistent,
             parent_cversion,

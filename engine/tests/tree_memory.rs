@@ -27,7 +27,7 @@ fn build() -> DataTree {
             },
             body: TxnBody::Create(CreateTxn {
                 path,
-                data: data.clone(),
+                data: Some(data.clone()),
                 acl: acl.clone(),
                 mode: CreateMode::Persistent,
                 parent_cversion,

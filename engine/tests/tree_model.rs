@@ -47,8 +47,9 @@ fn version_strategy() -> impl Strategy<Value = i32> {
     prop::sample::select(vec![-1, -1, 0, 1])
 }
 
-fn data_strategy() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 0..6)
+/// Data, null now and then (ZooKeeper tells null data from empty data).
+fn data_strategy() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop::option::weighted(0.9, prop::collection::vec(any::<u8>(), 0..6))
 }
 
 fn multi_op_strategy() -> impl Strategy<Value = Request> {
@@ -95,7 +96,7 @@ fn step_strategy() -> impl Strategy<Value = (i64, Request, usize)> {
     (1i64..4, request_strategy(), 1usize..4)
 }
 
-type Contents = BTreeMap<String, (Vec<u8>, Vec<Acl>, StatPersisted)>;
+type Contents = BTreeMap<String, (Option<Vec<u8>>, Vec<Acl>, StatPersisted)>;
 
 fn contents(tree: &DataTree) -> Contents {
     let mut nodes = BTreeMap::new();
@@ -103,7 +104,7 @@ fn contents(tree: &DataTree) -> Contents {
         nodes.insert(
             path.to_owned(),
             (
-                node.data().to_vec(),
+                node.data_option().map(<[u8]>::to_vec),
                 node.acl().to_vec(),
                 node.stat_persisted(),
             ),
@@ -125,7 +126,7 @@ fn is_error(body: &TxnBody) -> bool {
 struct FuzzySnapshot {
     start_zxid: Zxid,
     sessions: Vec<(i64, i32)>,
-    nodes: Vec<(String, Vec<u8>, Vec<Acl>, StatPersisted)>,
+    nodes: Vec<(String, Option<Vec<u8>>, Vec<Acl>, StatPersisted)>,
     stack: Vec<String>,
 }
 
@@ -147,7 +148,7 @@ impl FuzzySnapshot {
             };
             self.nodes.push((
                 path.clone(),
-                node.data().to_vec(),
+                node.data_option().map(<[u8]>::to_vec),
                 node.acl().to_vec(),
                 node.stat_persisted(),
             ));
@@ -172,7 +173,7 @@ impl FuzzySnapshot {
     fn restore(&self) -> DataTree {
         let mut tree = DataTree::new();
         for (path, data, acl, stat) in &self.nodes {
-            tree.restore_node(path, data, acl, *stat)
+            tree.restore_node(path, data.as_deref(), acl, *stat)
                 .expect("a parent is serialized before its children");
         }
         for (session, timeout) in &self.sessions {

@@ -44,7 +44,7 @@ fn check(body: TxnBody, body_bytes: &[u8]) {
 fn ephemeral_create(mode: CreateMode) -> TxnBody {
     TxnBody::Create(CreateTxn {
         path: "/a".into(),
-        data: b"hi".to_vec(),
+        data: Some(b"hi".to_vec()),
         acl: Acl::open_unsafe(),
         mode,
         parent_cversion: 1,
@@ -126,7 +126,7 @@ fn other_bodies_follow_the_tables() {
     check(
         TxnBody::SetData {
             path: "/a".into(),
-            data: vec![0xAB],
+            data: Some(vec![0xAB]),
             version: 2,
         },
         &[
@@ -265,7 +265,7 @@ fn multi_op_strategy() -> impl Strategy<Value = TxnBody> {
     prop_oneof![
         (
             path,
-            prop::collection::vec(any::<u8>(), 0..16),
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..16)),
             acl_strategy(),
             mode_strategy(),
             any::<i32>()
@@ -282,7 +282,7 @@ fn multi_op_strategy() -> impl Strategy<Value = TxnBody> {
         path.prop_map(|path| TxnBody::Delete { path }),
         (
             path,
-            prop::collection::vec(any::<u8>(), 0..16),
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..16)),
             any::<i32>()
         )
             .prop_map(|(path, data, version)| TxnBody::SetData {
@@ -357,4 +357,39 @@ proptest! {
         }
         let _ = decode(&damaged);
     }
+}
+
+/// Null data is the length 0xFFFFFFFF alone (FORMAT-TXN.md 1), empty data a zero length.
+#[test]
+fn null_data_is_told_apart_from_empty_data() {
+    use zk_engine::txn::{decode, encode, Txn, TxnBody, TxnHeader};
+    use zk_engine::Zxid;
+    let header = TxnHeader {
+        session_id: 1,
+        cxid: 2,
+        zxid: Zxid::new(1, 3),
+        time_ms: 4,
+    };
+    let null = Txn {
+        header,
+        body: TxnBody::SetData {
+            path: "/a".to_owned(),
+            data: None,
+            version: 1,
+        },
+    };
+    let empty = Txn {
+        header,
+        body: TxnBody::SetData {
+            path: "/a".to_owned(),
+            data: Some(Vec::new()),
+            version: 1,
+        },
+    };
+    let (null_bytes, empty_bytes) = (encode(&null), encode(&empty));
+    let tail = |bytes: &[u8]| bytes[bytes.len() - 8..].to_vec();
+    assert_eq!(tail(&null_bytes), [0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0]);
+    assert_eq!(tail(&empty_bytes), [0, 0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(decode(&null_bytes).expect("decodes"), null);
+    assert_eq!(decode(&empty_bytes).expect("decodes"), empty);
 }

@@ -616,7 +616,7 @@ fn create_request(
     }
     Ok(WriteRequest::Create {
         path: create.path.to_owned(),
-        data: create.data.clone().unwrap_or_default(),
+        data: create.data.clone(),
         acl: identity.fixup(create.acl)?,
         mode,
     })
@@ -707,7 +707,7 @@ fn write_request(
         Request::SetData(r) => plain(
             WriteRequest::SetData {
                 path: r.path.clone(),
-                data: r.data.clone().unwrap_or_default(),
+                data: r.data.clone(),
                 version: r.version,
             },
             Box::new(|result| match result {
@@ -814,7 +814,7 @@ fn multi_operation(
         },
         MultiOperation::SetData(r) => WriteRequest::SetData {
             path: r.path.clone(),
-            data: r.data.clone().unwrap_or_default(),
+            data: r.data.clone(),
             version: r.version,
         },
         MultiOperation::Check(r) => WriteRequest::Check {

@@ -98,7 +98,7 @@ fn respond(
                 watches.add(session, WatchKind::Data, &request.path);
             }
             Ok(Response::GetData(GetDataResponse {
-                data: Some(node.data().to_vec()),
+                data: node.data_option().map(<[u8]>::to_vec),
                 stat: convert::stat(&node.stat()),
             }))
         }

@@ -61,7 +61,6 @@ fn sessions(kind: Kind) {
 }
 
 #[test]
-#[ignore = "zk-server stores null data as empty; getData returns b'' where Apache returns null"]
 fn kazoo_basic() {
     basic(Kind::Ours);
 }

@@ -33,8 +33,8 @@ pub(crate) const MAX_SECTION_LEN: usize = 2 * MAX_FIELD_LEN + 128;
 pub struct SnapshotNode<'a> {
     /// Absolute path.
     pub path: &'a str,
-    /// Data.
-    pub data: &'a [u8],
+    /// Data; `None` when it is null (FORMAT.md 8.3: length `0xFFFFFFFF`).
+    pub data: Option<&'a [u8]>,
     /// Id of its ACL list, local to the file (an earlier ACL list section defines it).
     pub acl_id: u32,
     /// Persisted stat.
@@ -77,7 +77,10 @@ pub(crate) fn encode_acl_list(out: &mut Vec<u8>, id: u32, acl: &[Acl]) {
 pub(crate) fn encode_node(out: &mut Vec<u8>, node: &SnapshotNode<'_>) {
     out.push(TAG_NODE);
     put_bytes(out, node.path.as_bytes());
-    put_bytes(out, node.data);
+    match node.data {
+        Some(data) => put_bytes(out, data),
+        None => put_u32(out, crate::txn::codec::NULL_DATA_LEN),
+    }
     put_u32(out, node.acl_id);
     let stat = &node.stat;
     for value in [stat.czxid, stat.mzxid, stat.ctime, stat.mtime] {
@@ -204,6 +207,21 @@ impl<'a> Cursor<'a> {
         self.take(len, what)
     }
 
+    /// A data field: bytes, or `None` for the null length.
+    fn data(&mut self, what: &str) -> Result<Option<&'a [u8]>, Need> {
+        let len = self.u32(what)?;
+        if len == crate::txn::codec::NULL_DATA_LEN {
+            return Ok(None);
+        }
+        let len = len as usize;
+        if !field_fits(len) {
+            return Err(Need::Invalid(format!(
+                "{what} of {len} bytes is longer than the limit of {MAX_FIELD_LEN}"
+            )));
+        }
+        self.take(len, what).map(Some)
+    }
+
     fn string(&mut self, what: &str) -> Result<&'a str, Need> {
         let bytes = self.bytes(what)?;
         std::str::from_utf8(bytes).map_err(|e| Need::Invalid(format!("{what} is not UTF-8: {e}")))
@@ -291,7 +309,7 @@ fn section<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
         }
         TAG_NODE => {
             let path = cursor.string("node path")?;
-            let data = cursor.bytes("node data")?;
+            let data = cursor.data("node data")?;
             let acl_id = cursor.u32("node ACL id")?;
             cursor.check_count(1, STAT_LEN, true, "node stats")?;
             let stat = StatPersisted {
@@ -338,7 +356,7 @@ mod tests {
             &mut out,
             &SnapshotNode {
                 path: "/a",
-                data: b"xyz",
+                data: Some(b"xyz"),
                 acl_id: 1,
                 stat: StatPersisted {
                     czxid: 1,
@@ -405,7 +423,7 @@ mod tests {
             &mut out,
             &SnapshotNode {
                 path: "/a",
-                data: b"d",
+                data: Some(b"d"),
                 acl_id: 2,
                 stat,
             },

@@ -331,7 +331,7 @@ impl SnapshotWriter {
             &mut self.body,
             &SnapshotNode {
                 path,
-                data,
+                data: node.data_option(),
                 acl_id,
                 stat: node.stat_persisted(),
             },

@@ -177,16 +177,17 @@ impl TxnResult {
 enum Undo {
     /// The node at `path` was created: remove it.
     Remove { path: String },
-    /// The node at `path` had this stat (and data, when it changed): put them back.
+    /// The node at `path` had this stat (and data, when it changed, which may have been null):
+    /// put them back.
     Restore {
         path: String,
         stat: StatPersisted,
-        data: Option<Vec<u8>>,
+        data: Option<Option<Vec<u8>>>,
     },
     /// The node at `path` was deleted: put it back.
     Reinsert {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         acl: Arc<[Acl]>,
         stat: StatPersisted,
     },
@@ -194,7 +195,7 @@ enum Undo {
 
 /// A removed node, as it was.
 struct Removed {
-    data: Vec<u8>,
+    data: Option<Vec<u8>>,
     acl: Arc<[Acl]>,
     stat: StatPersisted,
 }
@@ -258,9 +259,14 @@ impl<'a> NodeRef<'a> {
         self.tree.nodes.path_of(self.id)
     }
 
-    /// The data.
+    /// The data (empty when it is null).
     pub fn data(&self) -> &'a [u8] {
         self.node.data()
+    }
+
+    /// The data, `None` when it is null (created or set with no data at all).
+    pub fn data_option(&self) -> Option<&'a [u8]> {
+        self.node.data_option()
     }
 
     /// The ACL.
@@ -368,8 +374,8 @@ impl DataTree {
         };
         tree.digest = node_digest("/", &[], &zero);
         let open = Acl::open_unsafe();
-        let system = tree.add_node(ROOT, "/zookeeper", "zookeeper", &[], &open, zero);
-        tree.add_node(system, "/zookeeper/quota", "quota", &[], &open, zero);
+        let system = tree.add_node(ROOT, "/zookeeper", "zookeeper", Some(&[]), &open, zero);
+        tree.add_node(system, "/zookeeper/quota", "quota", Some(&[]), &open, zero);
         let config = StatPersisted {
             aversion: -1,
             ..zero
@@ -378,7 +384,7 @@ impl DataTree {
             system,
             "/zookeeper/config",
             "config",
-            &[],
+            Some(&[]),
             &Acl::read_unsafe(),
             config,
         );
@@ -552,7 +558,7 @@ impl DataTree {
     pub fn restore_node(
         &mut self,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         stat: StatPersisted,
     ) -> Result<(), TreeError> {
@@ -650,7 +656,7 @@ impl DataTree {
                 path,
                 data,
                 version,
-            } => self.set_data(header, path, data, *version),
+            } => self.set_data(header, path, data.as_deref(), *version),
             TxnBody::SetAcl { path, acl, version } => self.set_acl(path, acl, *version),
             TxnBody::Check { .. } => Ok(TxnResult::Checked),
             TxnBody::Error { code } => Ok(TxnResult::Error { code: *code }),
@@ -748,7 +754,7 @@ impl DataTree {
                         self.change_node(id, &path, |node| {
                             node.set_stat(&stat);
                             if let Some(data) = &data {
-                                node.set_data(data);
+                                node.set_data(data.as_deref());
                             }
                         });
                     }
@@ -763,7 +769,7 @@ impl DataTree {
                         Some((self.nodes.lookup(parent_path)?, name))
                     });
                     if let Some((parent, name)) = parent {
-                        self.add_node(parent, &path, name, &data, &acl, stat);
+                        self.add_node(parent, &path, name, data.as_deref(), &acl, stat);
                     }
                 }
             }
@@ -797,7 +803,14 @@ impl DataTree {
         self.raise_cversion(parent, parent_path, create.parent_cversion, header.zxid);
         let owner = EphemeralType::for_create(create.mode, header.session_id).ephemeral_owner();
         let stat = created_stat(header, owner);
-        let id = self.add_node(parent, path, name, &create.data, &create.acl, stat);
+        let id = self.add_node(
+            parent,
+            path,
+            name,
+            create.data.as_deref(),
+            &create.acl,
+            stat,
+        );
         self.record(|| Undo::Remove {
             path: path.to_owned(),
         });
@@ -910,13 +923,13 @@ impl DataTree {
         &mut self,
         header: &TxnHeader,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         version: i32,
     ) -> Result<TxnResult, TreeError> {
         let id = self.nodes.lookup(path).ok_or(TreeError::NoNode)?;
         if let Some(node) = self.nodes.get(id) {
             let stat = node.stat_persisted();
-            let old_data = node.data().to_vec();
+            let old_data = node.data_option().map(<[u8]>::to_vec);
             self.record(|| Undo::Restore {
                 path: path.to_owned(),
                 stat,
@@ -990,14 +1003,16 @@ impl DataTree {
         parent: u32,
         path: &str,
         name: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         stat: StatPersisted,
     ) -> u32 {
         let acl = self.acls.acquire(acl);
         let id = self.nodes.insert(parent, name, data, acl, &stat);
         self.index_type(id, stat.ephemeral_owner);
-        self.digest = self.digest.wrapping_add(node_digest(path, data, &stat));
+        self.digest = self
+            .digest
+            .wrapping_add(node_digest(path, data.unwrap_or_default(), &stat));
         id
     }
 
@@ -1011,7 +1026,7 @@ impl DataTree {
         let acl = self.acls.get_shared(node.acl);
         self.acls.release(node.acl);
         Removed {
-            data: node.data().to_vec(),
+            data: node.data_option().map(<[u8]>::to_vec),
             acl,
             stat,
         }

@@ -70,12 +70,17 @@ pub struct Stat {
     pub pzxid: i64,
 }
 
+/// The bit of `Node::name_len` that marks null data (ZooKeeper tells null data from empty data;
+/// names are far shorter than 2 GiB, so the bit is free).
+const NULL_DATA: u32 = 1 << 31;
+
 /// One znode. The name and the data share one allocation (`blob`), which saves a pointer pair
 /// and a heap header per node.
 #[derive(Debug)]
 pub(crate) struct Node {
     /// Name bytes (UTF-8), then data bytes.
     blob: Box<[u8]>,
+    /// Length of the name in `blob`; the top bit ([`NULL_DATA`]) says the data is null.
     name_len: u32,
     /// Id in the ACL table.
     pub(crate) acl: u32,
@@ -96,7 +101,7 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    fn new(name: &str, data: &[u8], acl: u32, parent: u32, stat: &StatPersisted) -> Node {
+    fn new(name: &str, data: Option<&[u8]>, acl: u32, parent: u32, stat: &StatPersisted) -> Node {
         let mut node = Node {
             blob: Box::default(),
             name_len: 0,
@@ -121,16 +126,25 @@ impl Node {
         node
     }
 
-    fn set_blob(&mut self, name: &str, data: &[u8]) {
-        let mut blob = Vec::with_capacity(name.len() + data.len());
+    fn set_blob(&mut self, name: &str, data: Option<&[u8]>) {
+        let bytes = data.unwrap_or_default();
+        let mut blob = Vec::with_capacity(name.len() + bytes.len());
         blob.extend_from_slice(name.as_bytes());
-        blob.extend_from_slice(data);
+        blob.extend_from_slice(bytes);
         self.blob = blob.into_boxed_slice();
-        self.name_len = u32::try_from(name.len()).expect("a znode name longer than 4 GiB");
+        let name_len = u32::try_from(name.len())
+            .ok()
+            .filter(|len| len & NULL_DATA == 0)
+            .expect("a znode name longer than 2 GiB");
+        self.name_len = name_len | if data.is_none() { NULL_DATA } else { 0 };
+    }
+
+    fn name_end(&self) -> usize {
+        (self.name_len & !NULL_DATA) as usize
     }
 
     fn name_bytes(&self) -> &[u8] {
-        self.blob.get(..self.name_len as usize).unwrap_or_default()
+        self.blob.get(..self.name_end()).unwrap_or_default()
     }
 
     /// The node's name (the last path component; empty for the root).
@@ -139,17 +153,25 @@ impl Node {
         std::str::from_utf8(self.name_bytes()).unwrap_or_default()
     }
 
-    /// The node's data.
+    /// The node's data (empty when it is null).
     pub(crate) fn data(&self) -> &[u8] {
-        self.blob.get(self.name_len as usize..).unwrap_or_default()
+        self.blob.get(self.name_end()..).unwrap_or_default()
+    }
+
+    /// Whether the data is null (created or set with no data at all).
+    pub(crate) fn data_is_null(&self) -> bool {
+        self.name_len & NULL_DATA != 0
+    }
+
+    /// The data, `None` when null.
+    pub(crate) fn data_option(&self) -> Option<&[u8]> {
+        (!self.data_is_null()).then(|| self.data())
     }
 
     /// Replaces the data, keeping the name.
-    pub(crate) fn set_data(&mut self, data: &[u8]) {
-        let mut blob = Vec::with_capacity(self.name_len as usize + data.len());
-        blob.extend_from_slice(self.name_bytes());
-        blob.extend_from_slice(data);
-        self.blob = blob.into_boxed_slice();
+    pub(crate) fn set_data(&mut self, data: Option<&[u8]>) {
+        let name = self.name().to_owned();
+        self.set_blob(&name, data);
     }
 
     pub(crate) fn num_children(&self) -> u32 {
@@ -227,7 +249,7 @@ impl NodeStore {
     /// A store holding only the root, with the given ACL id and stat.
     pub(crate) fn new(root_acl: u32, root_stat: &StatPersisted) -> NodeStore {
         NodeStore {
-            slots: vec![Some(Node::new("", &[], root_acl, NONE, root_stat))],
+            slots: vec![Some(Node::new("", Some(&[]), root_acl, NONE, root_stat))],
             free: Vec::new(),
             index: HashMap::default(),
             overflow: HashMap::new(),
@@ -292,7 +314,7 @@ impl NodeStore {
         &mut self,
         parent: u32,
         name: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: u32,
         stat: &StatPersisted,
     ) -> u32 {
@@ -438,9 +460,9 @@ mod tests {
     fn insert_lookup_remove_keep_links() {
         let stat = StatPersisted::default();
         let mut store = NodeStore::new(0, &stat);
-        let a = store.insert(ROOT, "a", b"x", 0, &stat);
-        let b = store.insert(a, "b", b"", 0, &stat);
-        let c = store.insert(a, "c", b"yy", 0, &stat);
+        let a = store.insert(ROOT, "a", Some(b"x"), 0, &stat);
+        let b = store.insert(a, "b", None, 0, &stat);
+        let c = store.insert(a, "c", Some(b"yy"), 0, &stat);
         assert_eq!(store.lookup("/a/b"), Some(b));
         assert_eq!(store.lookup("/a/c"), Some(c));
         assert_eq!(store.lookup("/a//c"), None);
@@ -450,9 +472,13 @@ mod tests {
         assert_eq!(store.children(a).collect::<Vec<_>>(), vec![c, b]);
         let removed = store.remove(c);
         assert_eq!(removed.data(), b"yy");
+        assert!(!removed.data_is_null());
+        assert!(store
+            .get(b)
+            .is_some_and(|node| node.data_is_null() && node.name() == "b"));
         assert_eq!(store.children(a).collect::<Vec<_>>(), vec![b]);
         assert_eq!(store.lookup("/a/c"), None);
-        let d = store.insert(a, "d", b"", 0, &stat);
+        let d = store.insert(a, "d", Some(b""), 0, &stat);
         assert_eq!(d, c, "freed slots are reused");
         store.remove(b);
         assert_eq!(store.children(a).collect::<Vec<_>>(), vec![d]);

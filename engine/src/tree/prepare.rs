@@ -28,7 +28,7 @@ pub enum Request {
         /// Path; for a sequential mode, the prefix the suffix is appended to.
         path: String,
         /// Data.
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         /// ACL (expanded).
         acl: Vec<Acl>,
         /// Mode.
@@ -51,7 +51,7 @@ pub enum Request {
         /// Path.
         path: String,
         /// New data.
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         /// Expected data version, -1 for any.
         version: i32,
     },
@@ -281,7 +281,7 @@ impl PendingChanges {
                 data,
                 acl,
                 mode,
-            } => self.prepare_create(tree, header, path, data, acl, *mode, authorize),
+            } => self.prepare_create(tree, header, path, data.as_deref(), acl, *mode, authorize),
             Request::Delete { path, version } => {
                 let parent_path = parent_for_delete(path)?;
                 let parent = self.node(tree, parent_path).ok_or(TreeError::NoNode)?;
@@ -379,7 +379,7 @@ impl PendingChanges {
         tree: &DataTree,
         header: &TxnHeader,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         mode: CreateMode,
         authorize: Authorize<'_>,
@@ -425,7 +425,7 @@ impl PendingChanges {
         self.set(&path, zxid, Some(node));
         Ok(TxnBody::Create(CreateTxn {
             path,
-            data: data.to_vec(),
+            data: data.map(<[u8]>::to_vec),
             acl: acl.to_vec(),
             mode,
             parent_cversion,

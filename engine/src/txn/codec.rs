@@ -133,7 +133,7 @@ fn encode_body(out: &mut Vec<u8>, body: &TxnBody, in_multi: bool) {
         TxnBody::Create(create) => {
             out.push(kind::CREATE);
             put_bytes(out, create.path.as_bytes());
-            put_bytes(out, &create.data);
+            put_data(out, create.data.as_deref());
             put_acl(out, &create.acl);
             out.push(create.mode.flag());
             if let Some(ttl_ms) = create.mode.ttl_ms() {
@@ -152,7 +152,7 @@ fn encode_body(out: &mut Vec<u8>, body: &TxnBody, in_multi: bool) {
         } => {
             out.push(kind::SET_DATA);
             put_bytes(out, path.as_bytes());
-            put_bytes(out, data);
+            put_data(out, data.as_deref());
             out.extend_from_slice(&version.to_le_bytes());
         }
         TxnBody::SetAcl { path, acl, version } => {
@@ -194,6 +194,16 @@ fn encode_body(out: &mut Vec<u8>, body: &TxnBody, in_multi: bool) {
 fn put_count(out: &mut Vec<u8>, count: usize) {
     let count = u32::try_from(count).expect("a transaction list longer than u32::MAX");
     out.extend_from_slice(&count.to_le_bytes());
+}
+
+/// Length of a data field that is null (ZooKeeper distinguishes null data from empty data).
+pub const NULL_DATA_LEN: u32 = u32::MAX;
+
+fn put_data(out: &mut Vec<u8>, data: Option<&[u8]>) {
+    match data {
+        Some(bytes) => put_bytes(out, bytes),
+        None => out.extend_from_slice(&NULL_DATA_LEN.to_le_bytes()),
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -251,7 +261,7 @@ fn decode_body(reader: &mut Reader<'_>, in_multi: bool) -> Result<TxnBody, TxnDe
     let body = match kind {
         kind::CREATE => {
             let path = reader.string()?;
-            let data = reader.bytes()?.to_vec();
+            let data = reader.data()?;
             let acl = reader.acl()?;
             let mode_offset = reader.offset;
             let flag = reader.u8()?;
@@ -288,7 +298,7 @@ fn decode_body(reader: &mut Reader<'_>, in_multi: bool) -> Result<TxnBody, TxnDe
         },
         kind::SET_DATA => TxnBody::SetData {
             path: reader.string()?,
-            data: reader.bytes()?.to_vec(),
+            data: reader.data()?,
             version: reader.i32()?,
         },
         kind::SET_ACL => TxnBody::SetAcl {
@@ -386,6 +396,16 @@ impl<'a> Reader<'a> {
         // A u32 always fits in usize on the 32- and 64-bit targets we build for; saturate anyway
         // so that an impossible length is reported as truncation.
         self.take(usize::try_from(len).unwrap_or(usize::MAX))
+    }
+
+    /// A data field: bytes, or null when the length is [`NULL_DATA_LEN`].
+    fn data(&mut self) -> Result<Option<Vec<u8>>, TxnDecodeError> {
+        let start = self.offset;
+        if self.u32()? == NULL_DATA_LEN {
+            return Ok(None);
+        }
+        self.offset = start;
+        Ok(Some(self.bytes()?.to_vec()))
     }
 
     fn string(&mut self) -> Result<String, TxnDecodeError> {

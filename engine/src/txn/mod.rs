@@ -172,7 +172,7 @@ pub struct CreateTxn {
     /// Full path of the new node, sequential suffix included.
     pub path: String,
     /// Its data.
-    pub data: Vec<u8>,
+    pub data: Option<Vec<u8>>,
     /// Its ACL (already expanded by the server: no `auth` scheme left).
     pub acl: Vec<Acl>,
     /// How it was created.
@@ -198,7 +198,7 @@ pub enum TxnBody {
         /// Full path.
         path: String,
         /// The new data.
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         /// The node's data version after this change (absolute, not an increment).
         version: i32,
     },

@@ -187,7 +187,7 @@ impl Workload {
         match self.rng.below(10) {
             0..=4 => Request::Create {
                 path: self.path(),
-                data: self.data(),
+                data: Some(self.data()),
                 acl: self.acl(),
                 mode: self.mode(),
             },
@@ -197,7 +197,7 @@ impl Workload {
             },
             7..=8 => Request::SetData {
                 path: self.path(),
-                data: self.data(),
+                data: Some(self.data()),
                 version: self.version(),
             },
             _ => Request::Check {
