@@ -98,6 +98,9 @@ fn step_strategy() -> impl Strategy<Value = (i64, Request, usize)> {
 
 type Contents = BTreeMap<String, (Option<Vec<u8>>, Vec<Acl>, StatPersisted)>;
 
+/// A node as a snapshot writer saw it: path, data, ACL, stat.
+type SavedNode = (String, Option<Vec<u8>>, Vec<Acl>, StatPersisted);
+
 fn contents(tree: &DataTree) -> Contents {
     let mut nodes = BTreeMap::new();
     tree.visit_depth_first(|path, node| {
@@ -126,7 +129,7 @@ fn is_error(body: &TxnBody) -> bool {
 struct FuzzySnapshot {
     start_zxid: Zxid,
     sessions: Vec<(i64, i32)>,
-    nodes: Vec<(String, Option<Vec<u8>>, Vec<Acl>, StatPersisted)>,
+    nodes: Vec<SavedNode>,
     stack: Vec<String>,
 }
 
