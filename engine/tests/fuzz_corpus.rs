@@ -400,3 +400,69 @@ fn write_seed_corpus() {
         .collect();
     write_seeds("txn_decode", txn_decode, &txns);
 }
+
+#[test]
+fn snapshot_read_corpus() {
+    replay("snapshot_read", zk_engine::fuzzing::snapshot_read);
+}
+
+/// Seeds for `snapshot_read`: a small real snapshot (sessions, shared ACLs, null and empty data,
+/// containers), the same with a byte flipped inside a block, and cut short.
+#[test]
+#[ignore = "writes fuzz/corpus/; run by hand to regenerate the seeds"]
+fn write_snapshot_seed_corpus() {
+    use zk_engine::snapshot::{write_snapshot, SnapshotOptions};
+    use zk_engine::tree::DataTree;
+    let mut tree = DataTree::new();
+    let mut zxid = 0u32;
+    let mut apply = |tree: &mut DataTree, body: TxnBody| {
+        zxid += 1;
+        let header = TxnHeader {
+            session_id: 7,
+            cxid: zxid as i32,
+            zxid: Zxid::new(1, zxid),
+            time_ms: 1_700_000_000_000,
+        };
+        tree.apply(&Txn { header, body });
+    };
+    apply(&mut tree, TxnBody::CreateSession { timeout_ms: 30_000 });
+    for (path, data, mode) in [
+        ("/a", Some(b"alpha".to_vec()), CreateMode::Persistent),
+        ("/a/null", None, CreateMode::Persistent),
+        ("/a/empty", Some(Vec::new()), CreateMode::Persistent),
+        ("/c", Some(b"box".to_vec()), CreateMode::Container),
+        ("/e", Some(b"mine".to_vec()), CreateMode::Ephemeral),
+    ] {
+        apply(
+            &mut tree,
+            TxnBody::Create(CreateTxn {
+                path: path.to_owned(),
+                data,
+                acl: Acl::open_unsafe(),
+                mode,
+                parent_cversion: 1,
+            }),
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info = write_snapshot(
+        &std::sync::RwLock::new(tree),
+        dir.path(),
+        SnapshotOptions::default(),
+    )
+    .expect("snapshot");
+    let clean = fs::read(&info.path).expect("read the snapshot");
+    let mut flipped = clean.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x20;
+    let cut = clean[..clean.len() - 10].to_vec();
+    write_seeds(
+        "snapshot_read",
+        zk_engine::fuzzing::snapshot_read,
+        &[
+            ("clean".to_owned(), clean),
+            ("flipped".to_owned(), flipped),
+            ("cut".to_owned(), cut),
+        ],
+    );
+}

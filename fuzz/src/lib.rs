@@ -6,7 +6,7 @@
 mod four_letter;
 
 pub use four_letter::four_letter;
-pub use zk_engine::fuzzing::{log_recovery, log_segment_scan, txn_decode};
+pub use zk_engine::fuzzing::{log_recovery, log_segment_scan, snapshot_read, txn_decode};
 pub use zk_server::proto::fuzzing::{
     connection_stream_target as connection_stream, decode_request_target as request_decode,
 };
