@@ -635,6 +635,34 @@ pub fn txn_decode(data: &[u8]) {
     }
 }
 
+/// A visitor that keeps nothing: reading with it checks every checksum and section.
+struct VerifyOnly;
+
+impl crate::snapshot::SnapshotVisitor for VerifyOnly {}
+
+/// Fuzz target: the snapshot reader, on bytes in memory. Verifying and loading must agree
+/// (both succeed with the same summary, or both fail), and a loaded tree's digest must be the
+/// digest the trailer records when nothing was replayed after it.
+pub fn snapshot_read(data: &[u8]) {
+    let path = std::path::Path::new("fuzz/snap.0000000000000000");
+    let len = data.len() as u64;
+    let verified =
+        crate::snapshot::read_snapshot_from(std::io::Cursor::new(data), len, path, &mut VerifyOnly);
+    let loaded = crate::snapshot::load_snapshot_from(std::io::Cursor::new(data), len, path);
+    match (&verified, &loaded) {
+        (Ok(summary), Ok(loaded)) => {
+            assert_eq!(summary, &loaded.summary, "verify and load disagree");
+            assert_eq!(loaded.summary.file_len, len);
+        }
+        (Err(_), Err(_)) => {}
+        (verified, loaded) => panic!(
+            "verify says {:?}, load says {:?}",
+            verified.as_ref().map(|_| ()),
+            loaded.as_ref().map(|_| ())
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,33 +694,5 @@ mod tests {
             assert_eq!(image.len() as u64, FUZZ_SEGMENT_SIZE);
             assert!(SegmentHeader::decode(&image).is_ok(), "{mode:?}");
         }
-    }
-}
-
-/// A visitor that keeps nothing: reading with it checks every checksum and section.
-struct VerifyOnly;
-
-impl crate::snapshot::SnapshotVisitor for VerifyOnly {}
-
-/// Fuzz target: the snapshot reader, on bytes in memory. Verifying and loading must agree
-/// (both succeed with the same summary, or both fail), and a loaded tree's digest must be the
-/// digest the trailer records when nothing was replayed after it.
-pub fn snapshot_read(data: &[u8]) {
-    let path = std::path::Path::new("fuzz/snap.0000000000000000");
-    let len = data.len() as u64;
-    let verified =
-        crate::snapshot::read_snapshot_from(std::io::Cursor::new(data), len, path, &mut VerifyOnly);
-    let loaded = crate::snapshot::load_snapshot_from(std::io::Cursor::new(data), len, path);
-    match (&verified, &loaded) {
-        (Ok(summary), Ok(loaded)) => {
-            assert_eq!(summary, &loaded.summary, "verify and load disagree");
-            assert_eq!(loaded.summary.file_len, len);
-        }
-        (Err(_), Err(_)) => {}
-        (verified, loaded) => panic!(
-            "verify says {:?}, load says {:?}",
-            verified.as_ref().map(|_| ()),
-            loaded.as_ref().map(|_| ())
-        ),
     }
 }
