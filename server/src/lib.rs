@@ -87,6 +87,10 @@ pub async fn run(
     drop(listener);
     server.stop_writes();
     let flushed = server.log().flush();
+    // A snapshot in progress is finished rather than left as a temporary file.
+    if let Some(Err(err)) = server.database().wait_for_snapshot() {
+        log::warn!("the last background snapshot failed: {err}");
+    }
     for (_, _, connection) in server.sessions().all() {
         if let Some(connection) = connection {
             let _ = connection.outbound.send(Outbound::Close);
