@@ -1,2 +1,4 @@
-//! Shared code of the offline tools.
+//! Shared code of the tools: the `zk-bench` load generator lives in [`bench`].
 #![forbid(unsafe_code)]
+
+pub mod bench;

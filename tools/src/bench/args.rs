@@ -1,0 +1,370 @@
+//! Command-line parsing for `zk-bench` (hand-rolled: a dozen flags do not need a parser
+//! crate). Every flag is documented in [`HELP`]; `--flag value` and `--flag=value` are both
+//! accepted.
+
+use std::time::Duration;
+
+use super::mix::Mix;
+use super::{BenchConfig, RunLength};
+
+/// The `--help` text.
+pub const HELP: &str = "\
+zk-bench: a load generator that speaks the ZooKeeper client protocol
+
+USAGE:
+    zk-bench [OPTIONS]
+
+Opens SESSIONS sessions, each keeping up to OUTSTANDING requests in flight, and sends a mix of
+requests for a duration or a number of operations. Reports throughput and latency percentiles
+(HDR histogram, microseconds) per operation, errors by ZooKeeper error code, and the client's
+own CPU use (so you can tell whether the client was the bottleneck).
+
+Before measuring, a setup session creates /zk-bench and /zk-bench/new, and, when the mix has
+set, get, exists, children or multi, the keys /zk-bench/k0000000.. with the payload as data
+(keys that exist already get the payload written). Nothing is deleted at the end.
+
+OPTIONS:
+    --hosts HOST:PORT[,HOST:PORT...]
+            Servers; sessions are spread over them round-robin. [default: 127.0.0.1:2181]
+    --sessions N
+            Number of sessions (TCP connections). [default: 1]
+    --outstanding M
+            Requests each session keeps in flight (pipelined, answered in order). [default: 1]
+    --mix NAME=WEIGHT[,NAME=WEIGHT...]
+            Operation mix; weights are relative. Names:
+              create    create a persistent znode /zk-bench/new/<session>-<n> with the payload
+              set       setData of a random key with the payload (any version)
+              get       getData of a random key
+              exists    exists of a random key
+              children  getChildren of a random key (keys have no children)
+              delete    delete the oldest znode this session created (a create is sent
+                        instead while the session has none left to delete)
+              multi     a multi of --multi-ops setData on random keys
+            ZooKeeper's names (setData, getData, getChildren) are accepted too.
+            [default: get=90,set=10]
+    --payload BYTES
+            Data size of every create and setData. [default: 100]
+    --keys K
+            Size of the key space (at most 10000000). [default: 10000]
+    --multi-ops K
+            setData operations inside each multi. [default: 4]
+    --duration SECONDS
+            Measure for this long after the warm-up (fractions allowed). [default: 10]
+    --ops N
+            Instead of --duration: send exactly N measured requests over all sessions.
+    --warmup SECONDS
+            Unmeasured load before measuring starts. [default: 2 with --duration, 0 with --ops]
+    --session-timeout MS
+            Session timeout to ask for; the server may adjust it. Idle sessions ping every
+            third of it, and a session that hears nothing for a whole timeout is lost.
+            [default: 30000]
+    --threads N
+            Runtime worker threads; 1 runs every session on one thread. [default: 1]
+    --seed N
+            Seed for the choice of operations, keys and payload bytes. [default: 1]
+    --sync-create
+            Shorthand for workload (a), synchronous creates: --sessions 1 --outstanding 1
+            --mix create=100 --payload 100. Flags given explicitly still win.
+    --json
+            Print the report as one JSON object instead of a table.
+    -h, --help
+            Print this text.
+
+A request counts when its reply arrives; failed requests count in throughput and latency and
+are also listed by error code. A request is measured when it is sent after the warm-up.
+
+EXIT STATUS:
+    0  the run completed
+    1  the server was unreachable, refused a session, or setup failed; or a session was lost
+       during the run (the report is still printed)
+    2  bad command line
+
+EXAMPLES:
+    zk-bench --hosts 127.0.0.1:2181 --sessions 32 --outstanding 8 --mix set=100 --duration 10
+    zk-bench --sync-create --duration 10
+    zk-bench --sessions 4 --outstanding 16 --mix get=90,set=10 --ops 100000 --json
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Print [`HELP`].
+    Help,
+    /// Run a benchmark.
+    Run {
+        /// The benchmark.
+        config: BenchConfig,
+        /// Print JSON instead of the table.
+        json: bool,
+    },
+}
+
+/// Flags as given; `None` = not given.
+#[derive(Debug, Default)]
+struct Given {
+    hosts: Option<Vec<String>>,
+    sessions: Option<u32>,
+    outstanding: Option<u32>,
+    mix: Option<Mix>,
+    payload_bytes: Option<usize>,
+    keys: Option<u32>,
+    multi_ops: Option<u32>,
+    duration: Option<Duration>,
+    ops: Option<u64>,
+    warmup: Option<Duration>,
+    session_timeout_ms: Option<i32>,
+    threads: Option<usize>,
+    seed: Option<u64>,
+    sync_create: bool,
+    json: bool,
+}
+
+/// Parses the arguments (without the program name).
+///
+/// # Errors
+///
+/// A message naming the flag at fault.
+pub fn parse<I, S>(arguments: I) -> Result<Command, String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut given = Given::default();
+    let mut arguments = arguments.into_iter().map(Into::into);
+    while let Some(argument) = arguments.next() {
+        let (flag, inline_value) = match argument.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (argument.clone(), None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline_value {
+                Some(value) => Ok(value.clone()),
+                None => arguments
+                    .next()
+                    .ok_or_else(|| format!("{flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--hosts" => {
+                let hosts: Vec<String> = value()?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|host| !host.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if hosts.is_empty() {
+                    return Err("--hosts names no server".to_owned());
+                }
+                given.hosts = Some(hosts);
+            }
+            "--sessions" => given.sessions = Some(number(&flag, &value()?)?),
+            "--outstanding" => given.outstanding = Some(number(&flag, &value()?)?),
+            "--mix" => given.mix = Some(Mix::parse(&value()?).map_err(|error| error.to_string())?),
+            "--payload" => given.payload_bytes = Some(number(&flag, &value()?)?),
+            "--keys" => given.keys = Some(number(&flag, &value()?)?),
+            "--multi-ops" => given.multi_ops = Some(number(&flag, &value()?)?),
+            "--duration" => given.duration = Some(seconds(&flag, &value()?)?),
+            "--ops" => given.ops = Some(number(&flag, &value()?)?),
+            "--warmup" => given.warmup = Some(seconds(&flag, &value()?)?),
+            "--session-timeout" => given.session_timeout_ms = Some(number(&flag, &value()?)?),
+            "--threads" => given.threads = Some(number(&flag, &value()?)?),
+            "--seed" => given.seed = Some(number(&flag, &value()?)?),
+            "--sync-create" | "--json" if inline_value.is_some() => {
+                return Err(format!("{flag} takes no value"));
+            }
+            "--sync-create" => given.sync_create = true,
+            "--json" => given.json = true,
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    let json = given.json;
+    let config = given.into_config()?;
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(Command::Run { config, json })
+}
+
+impl Given {
+    fn into_config(self) -> Result<BenchConfig, String> {
+        let mut config = BenchConfig::default();
+        if self.sync_create {
+            config.sessions = 1;
+            config.outstanding = 1;
+            config.mix = Mix::only(super::Operation::Create);
+            config.payload_bytes = 100;
+        }
+        config.hosts = self.hosts.unwrap_or(config.hosts);
+        config.sessions = self.sessions.unwrap_or(config.sessions);
+        config.outstanding = self.outstanding.unwrap_or(config.outstanding);
+        config.mix = self.mix.unwrap_or(config.mix);
+        config.payload_bytes = self.payload_bytes.unwrap_or(config.payload_bytes);
+        config.keys = self.keys.unwrap_or(config.keys);
+        config.multi_ops = self.multi_ops.unwrap_or(config.multi_ops);
+        config.session_timeout_ms = self.session_timeout_ms.unwrap_or(config.session_timeout_ms);
+        config.threads = self.threads.unwrap_or(config.threads);
+        config.seed = self.seed.unwrap_or(config.seed);
+        let default_warmup = match (self.duration, self.ops) {
+            (Some(_), Some(_)) => return Err("give --duration or --ops, not both".to_owned()),
+            (_, Some(ops)) => {
+                config.length = RunLength::Operations(ops);
+                Duration::ZERO
+            }
+            (Some(duration), None) => {
+                config.length = RunLength::Duration(duration);
+                config.warmup
+            }
+            (None, None) => config.warmup,
+        };
+        config.warmup = self.warmup.unwrap_or(default_warmup);
+        Ok(config)
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{flag}: `{text}` is not a valid number"))
+}
+
+/// Non-negative seconds, fractions allowed, at most a day.
+fn seconds(flag: &str, text: &str) -> Result<Duration, String> {
+    let value: f64 = number(flag, text)?;
+    if !(0.0..=86_400.0).contains(&value) {
+        return Err(format!(
+            "{flag}: `{text}` is not between 0 and 86400 seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Operation;
+
+    fn run_config(arguments: &[&str]) -> (BenchConfig, bool) {
+        match parse(arguments.iter().copied()) {
+            Ok(Command::Run { config, json }) => (config, json),
+            other => panic!("{arguments:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let (config, json) = run_config(&[]);
+        assert_eq!(config, BenchConfig::default());
+        assert!(!json);
+        assert_eq!(parse(["--help"]), Ok(Command::Help));
+        assert_eq!(parse(["--sessions", "2", "-h"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn every_flag() {
+        let (config, json) = run_config(&[
+            "--hosts",
+            "127.0.0.1:1,localhost:2",
+            "--sessions=32",
+            "--outstanding",
+            "8",
+            "--mix",
+            "set=100",
+            "--payload",
+            "1024",
+            "--keys",
+            "500",
+            "--multi-ops",
+            "3",
+            "--duration",
+            "2.5",
+            "--warmup",
+            "0.5",
+            "--session-timeout",
+            "6000",
+            "--threads",
+            "2",
+            "--seed",
+            "9",
+            "--json",
+        ]);
+        assert!(json);
+        assert_eq!(config.hosts, ["127.0.0.1:1", "localhost:2"]);
+        assert_eq!(config.sessions, 32);
+        assert_eq!(config.outstanding, 8);
+        assert_eq!(config.mix.to_string(), "set=100");
+        assert_eq!(config.payload_bytes, 1024);
+        assert_eq!(config.keys, 500);
+        assert_eq!(config.multi_ops, 3);
+        assert_eq!(
+            config.length,
+            RunLength::Duration(Duration::from_millis(2500))
+        );
+        assert_eq!(config.warmup, Duration::from_millis(500));
+        assert_eq!(config.session_timeout_ms, 6000);
+        assert_eq!(config.threads, 2);
+        assert_eq!(config.seed, 9);
+    }
+
+    #[test]
+    fn ops_mode_has_no_default_warmup() {
+        let (config, _) = run_config(&["--ops", "2000"]);
+        assert_eq!(config.length, RunLength::Operations(2000));
+        assert_eq!(config.warmup, Duration::ZERO);
+        let (config, _) = run_config(&["--ops", "2000", "--warmup", "1"]);
+        assert_eq!(config.warmup, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn sync_create_is_workload_a_unless_overridden() {
+        let (config, _) = run_config(&["--outstanding", "4", "--sync-create"]);
+        assert_eq!(config.sessions, 1);
+        assert_eq!(config.outstanding, 4);
+        assert_eq!(config.mix, Mix::only(Operation::Create));
+        assert_eq!(config.payload_bytes, 100);
+        let (config, _) = run_config(&["--sync-create"]);
+        assert_eq!(config.outstanding, 1);
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        for arguments in [
+            &["--sessions"][..],
+            &["--sessions", "many"],
+            &["--sessions", "0"],
+            &["--duration", "-1"],
+            &["--duration", "1", "--ops", "5"],
+            &["--mix", "read=1"],
+            &["--json=yes"],
+            &["--frobnicate"],
+            &["extra"],
+            &["--hosts", ","],
+        ] {
+            assert!(parse(arguments.iter().copied()).is_err(), "{arguments:?}");
+        }
+    }
+
+    #[test]
+    fn help_documents_every_flag() {
+        for flag in [
+            "--hosts",
+            "--sessions",
+            "--outstanding",
+            "--mix",
+            "--payload",
+            "--keys",
+            "--multi-ops",
+            "--duration",
+            "--ops",
+            "--warmup",
+            "--session-timeout",
+            "--threads",
+            "--seed",
+            "--sync-create",
+            "--json",
+            "--help",
+        ] {
+            assert!(HELP.contains(flag), "{flag} is not in --help");
+        }
+    }
+}
