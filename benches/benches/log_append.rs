@@ -113,10 +113,8 @@ fn main() {
 }
 
 fn print_where(root: &Path) {
-    let fs = filesystem_of(root);
-    let (fs_type, device) = fs
-        .clone()
-        .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+    let (fs_type, device) =
+        filesystem_of(root).unwrap_or_else(|| ("unknown".into(), "unknown".into()));
     println!(
         "bench files under {} ({fs_type} on {device})",
         root.display()
@@ -543,7 +541,7 @@ fn report_text(settings: &Settings, findings: &Findings) -> String {
         out,
         "\n== zk-log percentile report: {} durable appends per target, {PAYLOAD_LEN}-byte \
          payload ({}-byte records), {rounds} interleaved rounds of {round_ops}; segments of {} \
-         MiB; load average {load_before} -> {load_after}",
+         MiB; load average (this bench's threads included) {load_before} -> {load_after}",
         settings.report_ops,
         record_len(),
         settings.segment_size >> 20
