@@ -30,10 +30,10 @@ use crate::proto::jute::{DecodeError, Invalid, Record};
 use crate::proto::multi::{MultiOperation, MultiResponse, MultiResult};
 use crate::proto::op_code::OpCode;
 use crate::proto::request::{decode_request, split_request_header, Request};
-use crate::proto::response::{encode_ping_reply, encode_reply, Response};
+use crate::proto::response::{encode_connect_response, encode_ping_reply, encode_reply, Response};
 use crate::proto::{
-    Acl, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, FourLetterWord,
-    SetAclResponse, SetDataResponse,
+    Acl, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, ErrorCode,
+    FourLetterWord, SetAclResponse, SetDataResponse,
 };
 use crate::read::{self, Reader};
 use crate::server::{error_frame, Origin, Respond, Server};
@@ -46,10 +46,11 @@ const READ_AHEAD_FRAMES: usize = 64;
 /// How long a client has to send its connect request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-const MARSHALLING_ERROR: i32 = -5;
-const UNIMPLEMENTED: i32 = -6;
-const AUTH_FAILED: i32 = -115;
-const SESSION_EXPIRED: i32 = -112;
+const MARSHALLING_ERROR: i32 = ErrorCode::MarshallingError.value();
+const UNIMPLEMENTED: i32 = ErrorCode::Unimplemented.value();
+const AUTH_FAILED: i32 = ErrorCode::AuthFailed.value();
+const SESSION_EXPIRED: i32 = ErrorCode::SessionExpired.value();
+const SYSTEM_ERROR: i32 = ErrorCode::SystemError.value();
 
 /// A request waiting for its turn to be answered.
 enum Slot {
@@ -169,10 +170,7 @@ async fn handshake(
 ) -> Option<i64> {
     let send = |response: &ConnectResponse| {
         let mut frame = Vec::new();
-        let mut writer = crate::proto::jute::Writer::new(&mut frame);
-        let start = writer.start_frame();
-        response.encode(&mut writer);
-        writer.finish_frame(start);
+        encode_connect_response(&mut frame, response);
         let _ = connection.outbound.send(Outbound::Frame(frame));
     };
     let last_zxid = server.last_applied_zxid().0 as i64;
@@ -344,7 +342,9 @@ impl Connection {
                         None => std::future::pending().await,
                     }
                 }, if self.waiting.is_some() => {
-                    let (_, started, closes) = self.waiting.take().unwrap_or_else(unreachable_wait);
+                    let Some((_, started, closes)) = self.waiting.take() else {
+                        continue;
+                    };
                     match reply {
                         Some(frame) => self.send(frame, started),
                         None => {
@@ -535,16 +535,11 @@ impl Connection {
             }),
             Err(err) => {
                 log::error!("write refused: {err}");
-                let frame = error_frame(xid, zxid_now(), -1);
+                let frame = error_frame(xid, zxid_now(), SYSTEM_ERROR);
                 self.ready(frame, true);
             }
         }
     }
-}
-
-fn unreachable_wait() -> (oneshot::Receiver<Vec<u8>>, Instant, bool) {
-    let (_, receiver) = oneshot::channel();
-    (receiver, Instant::now(), false)
 }
 
 fn is_write(request: &Request) -> bool {

@@ -14,19 +14,16 @@ use crate::proto::response::{encode_notification, encode_reply, Response};
 use crate::proto::watch::{AddWatchMode, WatcherType};
 use crate::proto::who_am_i::{ClientInfo, WhoAmIResponse};
 use crate::proto::{
-    EventType, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
-    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, KeeperState, SyncResponse,
-    WatcherEvent,
+    ErrorCode, EventType, ExistsResponse, GetAclResponse, GetAllChildrenNumberResponse,
+    GetChildren2Response, GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, KeeperState,
+    SyncResponse, WatcherEvent,
 };
 use crate::server::Server;
 use crate::watch::{WatchKind, WatchManager};
 
-/// ZooKeeper's `NoWatcher`.
-const NO_WATCHER: i32 = -121;
-/// ZooKeeper's `Unimplemented`.
-const UNIMPLEMENTED: i32 = -6;
-/// ZooKeeper's `MarshallingError`.
-const MARSHALLING_ERROR: i32 = -5;
+const NO_WATCHER: i32 = ErrorCode::NoWatcher.value();
+const UNIMPLEMENTED: i32 = ErrorCode::Unimplemented.value();
+const MARSHALLING_ERROR: i32 = ErrorCode::MarshallingError.value();
 
 /// Who is reading.
 pub struct Reader<'a> {

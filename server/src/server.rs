@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use zk_engine::db::Database;
 use zk_engine::tree::prepare::{PendingChanges, Request as WriteRequest};
-use zk_engine::tree::{code, split_parent, DataTree, TxnResult};
+use zk_engine::tree::{split_parent, DataTree, TxnResult};
 use zk_engine::txn::{Txn, TxnBody, TxnHeader};
 use zk_engine::txnlog::TxnLog;
 use zk_engine::Zxid;
@@ -24,7 +24,7 @@ use crate::auth::Identity;
 use crate::config::ServerConfig;
 use crate::proto::header::ReplyHeader;
 use crate::proto::response::{encode_notification, encode_reply, Response};
-use crate::proto::{EventType, KeeperState, WatcherEvent};
+use crate::proto::{ErrorCode, EventType, KeeperState, WatcherEvent};
 use crate::session::{Outbound, SessionTracker};
 use crate::stats::ServerStats;
 use crate::watch::WatchManager;
@@ -259,7 +259,7 @@ impl Server {
                 log::error!("{message}; the server stops serving writes and shuts down");
                 self.fatal.send_replace(Some(message));
                 if let Origin::Client { xid, reply, .. } = origin {
-                    let _ = reply.send(error_frame(xid, 0, code_system_error()));
+                    let _ = reply.send(error_frame(xid, 0, ErrorCode::SystemError.value()));
                 }
                 continue;
             }
@@ -384,10 +384,6 @@ fn collect_events(body: &TxnBody, result: &TxnResult, events: &mut Vec<(EventTyp
     }
 }
 
-fn code_system_error() -> i32 {
-    -1
-}
-
 /// A reply frame carrying only an error code.
 pub fn error_frame(xid: i32, zxid: i64, error_code: i32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -405,14 +401,4 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// ZooKeeper's error code for a result.
-pub fn result_code(result: &TxnResult) -> i32 {
-    result.error_code()
-}
-
-/// Whether a result is a success.
-pub fn succeeded(result: &TxnResult) -> bool {
-    result.error_code() == code::OK
 }

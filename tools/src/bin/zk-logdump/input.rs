@@ -101,7 +101,8 @@ fn starts_with_segment_magic(path: &Path) -> bool {
         && magic == SEGMENT_MAGIC
 }
 
-fn list_names(dir: &Path) -> Result<Vec<String>, String> {
+/// The names of the regular files in `dir`, sorted.
+pub(crate) fn list_names(dir: &Path) -> Result<Vec<String>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
     let mut names = Vec::new();

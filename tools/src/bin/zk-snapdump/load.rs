@@ -105,22 +105,8 @@ pub fn locate(input: &Path) -> Result<Located, String> {
     )
 }
 
-fn names_in(dir: &Path) -> Result<Vec<String>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        if entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-            names.push(entry.file_name().to_string_lossy().into_owned());
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 fn has_snapshots(dir: &Path) -> Result<bool, String> {
-    Ok(names_in(dir)?
+    Ok(crate::input::list_names(dir)?
         .iter()
         .any(|n| parse_snapshot_file_name(n).is_some() || is_temporary_file_name(n)))
 }
@@ -130,7 +116,7 @@ fn newest_in(
     log: Option<PathBuf>,
     found_via: Option<String>,
 ) -> Result<Located, String> {
-    let names = names_in(dir)?;
+    let names = crate::input::list_names(dir)?;
     let mut snapshots: Vec<(Zxid, String)> = names
         .iter()
         .filter_map(|n| parse_snapshot_file_name(n).map(|z| (z, n.clone())))
