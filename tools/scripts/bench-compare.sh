@@ -3,6 +3,10 @@
 # fresh server (temporary dataDir, free loopback port, forceSync=yes) per workload, and prints
 # one JSON line per run with the server's CPU use added.
 #
+# This is the single-pass building block; benches/compare (see benches/COMPARE.md) runs several
+# rounds in alternation, adds workload (f) and the raw fdatasync floor, and prints medians,
+# ratios and a chart.
+#
 # Usage (from the workspace root, after `cargo build --release -p zk-server -p zk-tools`):
 #   bash tools/scripts/bench-compare.sh [ours|apache|both] [a b c d e] > results.jsonl
 # Environment: DURATION (s, default 10), WARMUP (s, default 3), OUT (directory for logs,

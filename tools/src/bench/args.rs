@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use super::mix::Mix;
+use super::probe::RawFsyncConfig;
 use super::{BenchConfig, RunLength};
 
 /// The `--help` text.
@@ -44,6 +47,11 @@ OPTIONS:
             [default: get=90,set=10]
     --payload BYTES
             Data size of every create and setData. [default: 100]
+    --distinct-payloads
+            Give every create and setData data of its own (pseudo-random hex digits, which
+            compress about as well as typical znode data) instead of the same payload each time
+            (which a compressed snapshot shrinks to almost nothing). The setup's keys still get
+            the one payload.
     --keys K
             Size of the key space (at most 10000000). [default: 10000]
     --multi-ops K
@@ -70,6 +78,21 @@ OPTIONS:
     -h, --help
             Print this text.
 
+PROBES (no load; used by benches/compare):
+    --raw-fsync DIR
+            Instead of a benchmark: measure the disk's floor for a durable write. Creates a
+            64 MiB file in DIR (zero-written and synced), then times --ops pwrite of --payload
+            bytes, each after the previous one, each followed by fdatasync (after 100
+            unmeasured ones), and removes the file. Put DIR on the file system of the data
+            directories. [--ops default: 2000]
+    --wait-read PATH
+            Instead of a benchmark: open a session to the first of --hosts and getData PATH,
+            every 5 ms until a read succeeds; print when (Unix time in ns, to subtract a
+            server's start time from) and after how many attempts. Exit status 1 when no read
+            succeeded within --wait-timeout.
+    --wait-timeout SECONDS
+            How long --wait-read keeps trying. [default: 600]
+
 A request counts when its reply arrives; failed requests count in throughput and latency and
 are also listed by error code. A request is measured when it is sent after the warm-up.
 
@@ -83,6 +106,8 @@ EXAMPLES:
     zk-bench --hosts 127.0.0.1:2181 --sessions 32 --outstanding 8 --mix set=100 --duration 10
     zk-bench --sync-create --duration 10
     zk-bench --sessions 4 --outstanding 16 --mix get=90,set=10 --ops 100000 --json
+    zk-bench --raw-fsync /var/lib/zookeeper --json
+    zk-bench --hosts 127.0.0.1:2181 --wait-read /zk-bench --json
 ";
 
 /// What the command line asks for.
@@ -95,6 +120,24 @@ pub enum Command {
         /// The benchmark.
         config: BenchConfig,
         /// Print JSON instead of the table.
+        json: bool,
+    },
+    /// Measure `pwrite` + `fdatasync` ([`super::probe::raw_fsync`]).
+    RawFsync {
+        /// What to measure.
+        config: RawFsyncConfig,
+        /// Print JSON instead of a line of text.
+        json: bool,
+    },
+    /// Poll a server until a read succeeds ([`super::probe::wait_read`]).
+    WaitRead {
+        /// `host:port`.
+        host: String,
+        /// The znode to read.
+        path: String,
+        /// How long to keep trying.
+        timeout: Duration,
+        /// Print JSON instead of a line of text.
         json: bool,
     },
 }
@@ -116,7 +159,11 @@ struct Given {
     threads: Option<usize>,
     seed: Option<u64>,
     sync_create: bool,
+    distinct_payloads: bool,
     json: bool,
+    raw_fsync: Option<PathBuf>,
+    wait_read: Option<String>,
+    wait_timeout: Option<Duration>,
 }
 
 /// Parses the arguments (without the program name).
@@ -172,21 +219,76 @@ where
             "--session-timeout" => given.session_timeout_ms = Some(number(&flag, &value()?)?),
             "--threads" => given.threads = Some(number(&flag, &value()?)?),
             "--seed" => given.seed = Some(number(&flag, &value()?)?),
-            "--sync-create" | "--json" if inline_value.is_some() => {
+            "--sync-create" | "--json" | "--distinct-payloads" if inline_value.is_some() => {
                 return Err(format!("{flag} takes no value"));
             }
+            "--raw-fsync" => given.raw_fsync = Some(PathBuf::from(value()?)),
+            "--wait-read" => given.wait_read = Some(value()?),
+            "--wait-timeout" => given.wait_timeout = Some(seconds(&flag, &value()?)?),
             "--sync-create" => given.sync_create = true,
+            "--distinct-payloads" => given.distinct_payloads = true,
             "--json" => given.json = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
     let json = given.json;
+    if let Some(probe) = given.probe_command()? {
+        return Ok(probe);
+    }
     let config = given.into_config()?;
     config.validate().map_err(|error| error.to_string())?;
     Ok(Command::Run { config, json })
 }
 
 impl Given {
+    /// The probe asked for, if any (`--raw-fsync`, `--wait-read`).
+    fn probe_command(&mut self) -> Result<Option<Command>, String> {
+        let json = self.json;
+        match (self.raw_fsync.take(), self.wait_read.take()) {
+            (Some(_), Some(_)) => Err("give --raw-fsync or --wait-read, not both".to_owned()),
+            (Some(dir), None) => {
+                let mut config = RawFsyncConfig {
+                    dir,
+                    ..RawFsyncConfig::default()
+                };
+                config.count = self.ops.unwrap_or(config.count);
+                config.record_bytes = self.payload_bytes.unwrap_or(config.record_bytes);
+                if config.count == 0 || config.record_bytes == 0 {
+                    return Err("--raw-fsync needs --ops and --payload above 0".to_owned());
+                }
+                if config.record_bytes > super::MAX_PAYLOAD_BYTES {
+                    return Err(format!(
+                        "--payload must be at most {} bytes",
+                        super::MAX_PAYLOAD_BYTES
+                    ));
+                }
+                Ok(Some(Command::RawFsync { config, json }))
+            }
+            (None, Some(path)) => {
+                if !path.starts_with('/') {
+                    return Err(format!(
+                        "--wait-read: `{path}` is not an absolute znode path"
+                    ));
+                }
+                let host = self
+                    .hosts
+                    .as_ref()
+                    .and_then(|hosts| hosts.first().cloned())
+                    .unwrap_or_else(|| BenchConfig::default().hosts[0].clone());
+                Ok(Some(Command::WaitRead {
+                    host,
+                    path,
+                    timeout: self.wait_timeout.unwrap_or(Duration::from_secs(600)),
+                    json,
+                }))
+            }
+            (None, None) if self.wait_timeout.is_some() => {
+                Err("--wait-timeout goes with --wait-read".to_owned())
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     fn into_config(self) -> Result<BenchConfig, String> {
         let mut config = BenchConfig::default();
         if self.sync_create {
@@ -201,6 +303,7 @@ impl Given {
         config.mix = self.mix.unwrap_or(config.mix);
         config.payload_bytes = self.payload_bytes.unwrap_or(config.payload_bytes);
         config.keys = self.keys.unwrap_or(config.keys);
+        config.distinct_payloads = self.distinct_payloads;
         config.multi_ops = self.multi_ops.unwrap_or(config.multi_ops);
         config.session_timeout_ms = self.session_timeout_ms.unwrap_or(config.session_timeout_ms);
         config.threads = self.threads.unwrap_or(config.threads);
@@ -286,6 +389,7 @@ mod tests {
             "2",
             "--seed",
             "9",
+            "--distinct-payloads",
             "--json",
         ]);
         assert!(json);
@@ -304,6 +408,7 @@ mod tests {
         assert_eq!(config.session_timeout_ms, 6000);
         assert_eq!(config.threads, 2);
         assert_eq!(config.seed, 9);
+        assert!(config.distinct_payloads);
     }
 
     #[test]
@@ -345,6 +450,48 @@ mod tests {
     }
 
     #[test]
+    fn probes() {
+        match parse(["--raw-fsync", "/tmp/x", "--ops", "50", "--json"]) {
+            Ok(Command::RawFsync { config, json }) => {
+                assert!(json);
+                assert_eq!(config.dir, PathBuf::from("/tmp/x"));
+                assert_eq!(config.count, 50);
+                assert_eq!(config.record_bytes, 100);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse([
+            "--hosts",
+            "127.0.0.1:9",
+            "--wait-read",
+            "/a",
+            "--wait-timeout",
+            "2",
+        ]) {
+            Ok(Command::WaitRead {
+                host,
+                path,
+                timeout,
+                json,
+            }) => {
+                assert_eq!(host, "127.0.0.1:9");
+                assert_eq!(path, "/a");
+                assert_eq!(timeout, Duration::from_secs(2));
+                assert!(!json);
+            }
+            other => panic!("{other:?}"),
+        }
+        for arguments in [
+            &["--raw-fsync", "/tmp", "--wait-read", "/"][..],
+            &["--wait-read", "relative"],
+            &["--wait-timeout", "3"],
+            &["--raw-fsync", "/tmp", "--payload", "0"],
+        ] {
+            assert!(parse(arguments.iter().copied()).is_err(), "{arguments:?}");
+        }
+    }
+
+    #[test]
     fn help_documents_every_flag() {
         for flag in [
             "--hosts",
@@ -363,6 +510,10 @@ mod tests {
             "--sync-create",
             "--json",
             "--help",
+            "--distinct-payloads",
+            "--raw-fsync",
+            "--wait-read",
+            "--wait-timeout",
         ] {
             assert!(HELP.contains(flag), "{flag} is not in --help");
         }

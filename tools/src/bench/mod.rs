@@ -18,6 +18,7 @@
 
 pub mod args;
 pub mod mix;
+pub mod probe;
 mod random;
 pub mod report;
 pub mod session;
@@ -67,6 +68,8 @@ pub struct BenchConfig {
     pub mix: Mix,
     /// Data bytes of every create and setData.
     pub payload_bytes: usize,
+    /// Each create and setData sends data of its own (hex digits) instead of one payload.
+    pub distinct_payloads: bool,
     /// Size of the key space read and written by set/get/exists/children/multi.
     pub keys: u32,
     /// `setData` operations in each multi.
@@ -91,6 +94,7 @@ impl Default for BenchConfig {
             outstanding: 1,
             mix: Mix::parse("get=90,set=10").expect("valid default mix"),
             payload_bytes: 100,
+            distinct_payloads: false,
             keys: 10_000,
             multi_ops: 4,
             length: RunLength::Duration(Duration::from_secs(10)),
@@ -224,6 +228,13 @@ pub enum BenchError {
     },
     /// The async runtime could not start, or a task panicked.
     Runtime(String),
+    /// `--wait-read`: no read succeeded in time.
+    NotReady {
+        /// The server.
+        address: SocketAddr,
+        /// How long, how many attempts, the last failure.
+        detail: String,
+    },
 }
 
 impl fmt::Display for BenchError {
@@ -252,6 +263,12 @@ impl fmt::Display for BenchError {
                  /zk-bench, or delete it)"
             ),
             BenchError::Runtime(message) => write!(formatter, "runtime: {message}"),
+            BenchError::NotReady { address, detail } => {
+                write!(
+                    formatter,
+                    "the server at {address} did not answer a read: {detail}"
+                )
+            }
         }
     }
 }
@@ -314,6 +331,7 @@ async fn run_async(config: BenchConfig) -> Result<Report, BenchError> {
         mix: config.mix.clone(),
         outstanding: config.outstanding as usize,
         payload,
+        distinct_payloads: config.distinct_payloads,
         keys: config.keys.max(1),
         multi_ops: config.multi_ops,
         measure_from,

@@ -151,12 +151,17 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "zk-bench: {} | {} session(s) x {} outstanding | mix {} | payload {} B | keys {}{}",
+            "zk-bench: {} | {} session(s) x {} outstanding | mix {} | payload {} B{} | keys {}{}",
             config.hosts.join(","),
             config.sessions,
             config.outstanding,
             config.mix,
             config.payload_bytes,
+            if config.distinct_payloads {
+                " (distinct)"
+            } else {
+                ""
+            },
             config.keys,
             if config.mix.weight(Operation::Multi) > 0 {
                 format!(" | {} setData per multi", config.multi_ops)
@@ -256,12 +261,13 @@ impl Report {
         let _ = write!(
             out,
             "\"hosts\":[{}],\"sessions\":{},\"outstanding\":{},\"mix\":{},\"payload_bytes\":{},\
-             \"keys\":{},\"multi_ops\":{},\"warmup_s\":{},",
+             \"distinct_payloads\":{},\"keys\":{},\"multi_ops\":{},\"warmup_s\":{},",
             hosts.join(","),
             config.sessions,
             config.outstanding,
             json_string(&config.mix.to_string()),
             config.payload_bytes,
+            config.distinct_payloads,
             config.keys,
             config.multi_ops,
             json_number(config.warmup.as_secs_f64()),
@@ -357,7 +363,7 @@ fn write_summary_fields(out: &mut String, summary: &OperationSummary) {
 }
 
 /// A JSON number with at most 3 decimals; non-finite values (never produced) become 0.
-fn json_number(value: f64) -> String {
+pub(crate) fn json_number(value: f64) -> String {
     if !value.is_finite() {
         return "0".to_owned();
     }
@@ -371,7 +377,7 @@ fn json_number(value: f64) -> String {
 }
 
 /// A JSON string literal.
-fn json_string(text: &str) -> String {
+pub(crate) fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for character in text.chars() {

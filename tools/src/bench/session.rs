@@ -57,6 +57,8 @@ pub(crate) struct Plan {
     pub(crate) mix: Mix,
     pub(crate) outstanding: usize,
     pub(crate) payload: Arc<[u8]>,
+    /// Give every create and setData data of its own (see [`fill_distinct_payload`]).
+    pub(crate) distinct_payloads: bool,
     pub(crate) keys: u32,
     pub(crate) multi_ops: u32,
     /// Requests sent at or after this instant are measured; earlier ones are warm-up.
@@ -113,6 +115,20 @@ impl SessionStats {
     }
 }
 
+/// Overwrites `payload` with pseudo-random lower-case hex digits (16 per draw): text that
+/// compresses about as well as typical znode data (ids, host names, JSON), as the snapshot bench
+/// uses, instead of the same bytes in every znode, which a compressed snapshot would shrink to
+/// almost nothing.
+pub(crate) fn fill_distinct_payload(payload: &mut [u8], random: &mut Random) {
+    for chunk in payload.chunks_mut(16) {
+        let mut bits = random.next_u64();
+        for byte in chunk {
+            *byte = b"0123456789abcdef"[(bits & 0xf) as usize];
+            bits >>= 4;
+        }
+    }
+}
+
 /// A request in flight.
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
@@ -133,6 +149,7 @@ pub(crate) async fn run(
     let mut random = Random::new(seed);
     let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(plan.outstanding);
     let mut path = String::with_capacity(64);
+    let mut payload = plan.payload.to_vec();
     let session_id = connection.session_id();
     // Znodes this session created are named by sequence number; deletes take the oldest one
     // whose create has been answered (replies come in order, so its create is done).
@@ -153,13 +170,21 @@ pub(crate) async fn run(
                 if operation == Operation::Delete && deletes_sent >= creates_answered {
                     operation = Operation::Create;
                 }
+                if plan.distinct_payloads
+                    && matches!(
+                        operation,
+                        Operation::Create | Operation::SetData | Operation::Multi
+                    )
+                {
+                    fill_distinct_payload(&mut payload, &mut random);
+                }
                 let xid = connection.next_xid();
                 let out = &mut connection.write_buffer;
                 match operation {
                     Operation::Create => {
                         created_path(&mut path, session_id, creates_sent);
                         creates_sent += 1;
-                        encode_create(out, xid, path.as_bytes(), &plan.payload);
+                        encode_create(out, xid, path.as_bytes(), &payload);
                     }
                     Operation::Delete => {
                         created_path(&mut path, session_id, deletes_sent);
@@ -168,7 +193,7 @@ pub(crate) async fn run(
                     }
                     Operation::SetData => {
                         let key = key_path(random.below(plan.keys));
-                        encode_set_data(out, xid, &key, &plan.payload);
+                        encode_set_data(out, xid, &key, &payload);
                     }
                     Operation::GetData => {
                         encode_read(
@@ -188,7 +213,7 @@ pub(crate) async fn run(
                     Operation::Multi => {
                         let keys = plan.keys;
                         let chosen = (0..plan.multi_ops).map(|_| random.below(keys));
-                        encode_multi_set_data(out, xid, chosen, &plan.payload);
+                        encode_multi_set_data(out, xid, chosen, &payload);
                     }
                 }
                 in_flight.push_back(InFlight {
@@ -404,4 +429,20 @@ async fn pipeline(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_payloads_are_hex_and_differ() {
+        let mut random = Random::new(7);
+        let mut first = vec![0u8; 100];
+        let mut second = vec![0u8; 100];
+        fill_distinct_payload(&mut first, &mut random);
+        fill_distinct_payload(&mut second, &mut random);
+        assert!(first.iter().all(u8::is_ascii_hexdigit));
+        assert_ne!(first, second);
+    }
 }

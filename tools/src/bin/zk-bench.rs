@@ -2,7 +2,9 @@
 //! Everything else is in `zk_tools::bench`.
 #![forbid(unsafe_code)]
 
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use zk_tools::bench::{self, args::Command};
@@ -21,6 +23,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Run { config, json } => (config, json),
+        Command::RawFsync { config, json } => return raw_fsync(&config, json),
+        Command::WaitRead {
+            host,
+            path,
+            timeout,
+            json,
+        } => return wait_read(&host, &path, timeout, json),
     };
     match run(&config, json) {
         Ok(code) => code,
@@ -48,4 +57,39 @@ fn run(config: &bench::BenchConfig, json: bool) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn raw_fsync(config: &bench::probe::RawFsyncConfig, json: bool) -> ExitCode {
+    match bench::probe::raw_fsync(config) {
+        Ok(report) if json => println!("{}", report.to_json()),
+        Ok(report) => print!("{}", report.to_table()),
+        Err(error) => {
+            eprintln!("zk-bench: raw fsync probe failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn wait_read(host: &str, path: &str, timeout: Duration, json: bool) -> ExitCode {
+    let address = match host.to_socket_addrs().map(|mut found| found.next()) {
+        Ok(Some(address)) => address,
+        Ok(None) => {
+            eprintln!("zk-bench: {host} has no address");
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("zk-bench: cannot resolve {host}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match bench::probe::wait_read(address, path, timeout) {
+        Ok(report) if json => println!("{}", report.to_json()),
+        Ok(report) => print!("{}", report.to_table()),
+        Err(error) => {
+            eprintln!("zk-bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
