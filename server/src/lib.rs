@@ -17,6 +17,7 @@ pub mod session;
 pub mod stats;
 pub mod store;
 pub mod watch;
+pub mod zab;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
