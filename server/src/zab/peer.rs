@@ -433,6 +433,25 @@ impl Peer {
         }
     }
 
+    /// The zxid the next [`Peer::propose`] will get, when this server is an established
+    /// leader.
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        match &self.role {
+            Role::Leading(leading) if leading.phase == LeadPhase::Broadcast => {
+                Some(self.history.next_in(leading.epoch))
+            }
+            _ => None,
+        }
+    }
+
+    /// The link to the leader, when following.
+    pub fn leader_link(&self) -> Option<LinkId> {
+        match &self.role {
+            Role::Following(following) => Some(following.link),
+            _ => None,
+        }
+    }
+
     /// The voters synced with this leader (this server included), for `mntr` and `stat`.
     pub fn synced_followers(&self) -> Vec<ServerId> {
         match &self.role {
