@@ -25,8 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::snapshot::{
-    list_snapshots, load_snapshot, remove_temporary_files, sync_dir, write_snapshot, SnapshotInfo,
-    SnapshotOptions, SnapshotSummary, SNAPSHOT_TRAILER_LEN,
+    list_snapshots, load_snapshot, remove_temporary_files, snapshot_file_name, sync_dir,
+    temporary_file_name, write_snapshot, SnapshotInfo, SnapshotOptions, SnapshotSummary,
+    SNAPSHOT_TRAILER_LEN,
 };
 use crate::tree::DataTree;
 use crate::txn::decode;
@@ -243,9 +244,34 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn read_lock(tree: &RwLock<DataTree>) -> std::sync::RwLockReadGuard<'_, DataTree> {
+    tree.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_lock(tree: &RwLock<DataTree>) -> std::sync::RwLockWriteGuard<'_, DataTree> {
+    tree.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The end zxid in a snapshot's trailer, if the file reads as a snapshot.
+fn load_summary(path: &Path) -> Option<Zxid> {
+    crate::snapshot::verify_snapshot(path)
+        .ok()
+        .map(|summary| summary.trailer.end_zxid)
+}
+
+/// Writes `bytes` to `path` and makes them durable.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    file.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
+    file.sync_all().map_err(|e| Error::io("sync", path, e))
+}
+
 type Worker = Option<JoinHandle<Result<SnapshotInfo>>>;
 
 struct Inner {
+    config: DatabaseConfig,
     tree: Arc<RwLock<DataTree>>,
     log: Arc<TxnLog>,
     snapshot_dir: PathBuf,
@@ -289,6 +315,61 @@ impl Inner {
             Err(e) => Err(e.to_string()),
         });
         result
+    }
+
+    /// Waits for a background snapshot and keeps others from starting while the guard lives.
+    fn quiesce_snapshots(&self) -> MutexGuard<'_, Worker> {
+        let mut worker = lock(&self.worker);
+        if let Some(running) = worker.take() {
+            let _ = self.record_joined(running);
+        }
+        worker
+    }
+
+    /// Deletes the snapshots whose start zxid is after `zxid`.
+    fn remove_snapshots_after(&self, zxid: Zxid) -> Result<()> {
+        let mut removed = false;
+        for file in list_snapshots(&self.snapshot_dir)? {
+            if file.start_zxid > zxid {
+                std::fs::remove_file(&file.path)
+                    .map_err(|e| Error::io("remove the snapshot", &file.path, e))?;
+                log::info!(
+                    "removed snapshot {} (past zxid {zxid})",
+                    file.path.display()
+                );
+                removed = true;
+            }
+        }
+        if removed {
+            sync_dir(&self.snapshot_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Recovers the tree again from the snapshots and the log as they now are.
+    fn reload_tree(&self) -> Result<()> {
+        let segments = self.log.segments();
+        let report = RecoveryReport {
+            segments: segments.len(),
+            records: 0,
+            first_zxid: segments.first().map_or(Zxid::NONE, |s| s.first_zxid),
+            last_zxid: self.log.last_zxid(),
+            base_zxid: segments.first().map_or(Zxid::NONE, |s| s.prev_zxid),
+            torn_tail: None,
+            removed: Vec::new(),
+        };
+        let recovered = recover(&self.config, &self.log, &report)?;
+        log::info!(
+            "rebuilt the tree to zxid {} from {} and {} log records",
+            recovered.tree.last_applied_zxid(),
+            recovered.snapshot.as_ref().map_or_else(
+                || "an empty tree".to_owned(),
+                |s| s.path.display().to_string()
+            ),
+            recovered.records
+        );
+        *write_lock(&self.tree) = recovered.tree;
+        Ok(())
     }
 
     fn apply_retention(&self) -> Result<Retention> {
@@ -369,6 +450,7 @@ impl Database {
         scheduler.log_bytes = recovered.bytes;
         let database = Database {
             inner: Arc::new(Inner {
+                config: config.clone(),
                 tree: Arc::new(RwLock::new(recovered.tree)),
                 log: Arc::new(log),
                 snapshot_dir: config.snapshot_dir.clone(),
@@ -490,6 +572,93 @@ impl Database {
             skipped_busy: self.inner.skipped_busy.load(Ordering::Relaxed),
             last: lock(&self.inner.last).clone(),
         }
+    }
+
+    /// The zxid the newest snapshot's state reaches (its end zxid), or `Zxid::NONE` with no
+    /// snapshot: replication cannot truncate this server's history below it.
+    pub fn newest_snapshot_end(&self) -> Zxid {
+        let Ok(snapshots) = list_snapshots(&self.inner.snapshot_dir) else {
+            return Zxid::NONE;
+        };
+        snapshots
+            .iter()
+            .find_map(|file| load_summary(&file.path))
+            .unwrap_or(Zxid::NONE)
+    }
+
+    /// Replication (a follower told to drop what the leader does not have): removes every log
+    /// record after `zxid`, and snapshots that start after it; when the tree has applied past
+    /// `zxid`, rebuilds it from the newest usable snapshot and the log. The caller keeps
+    /// appliers away meanwhile.
+    pub fn truncate_after(&self, zxid: Zxid) -> Result<()> {
+        let _worker = self.inner.quiesce_snapshots();
+        self.inner.log.truncate_after(zxid)?;
+        self.inner.remove_snapshots_after(zxid)?;
+        let applied = read_lock(&self.inner.tree).last_applied_zxid();
+        if applied > zxid {
+            self.inner.reload_tree()?;
+        }
+        Ok(())
+    }
+
+    /// Replication (a follower too far behind): replaces the whole state with a snapshot the
+    /// leader sent, made while no transaction was applied (its start and end zxids are equal).
+    /// Empties the log first, so that a crash half way leaves the old snapshot and no log, a
+    /// state the leader can sync again. Returns the snapshot's zxid.
+    pub fn install_snapshot(&self, bytes: &[u8]) -> Result<Zxid> {
+        let _worker = self.inner.quiesce_snapshots();
+        let dir = &self.inner.snapshot_dir;
+        let received = dir.join(temporary_file_name(Zxid::NONE));
+        write_durably(&received, bytes)?;
+        let loaded = match load_snapshot(&received) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let _ = std::fs::remove_file(&received);
+                return Err(e);
+            }
+        };
+        let start = loaded.summary.header.start_zxid;
+        let end = loaded.summary.trailer.end_zxid;
+        if start != end {
+            let _ = std::fs::remove_file(&received);
+            return Err(Error::Corrupt {
+                path: received,
+                offset: 0,
+                last_good_zxid: start,
+                reason: format!(
+                    "a snapshot for a follower must not be fuzzy, this one spans {start}..={end}"
+                ),
+            });
+        }
+        self.inner.log.truncate_after(Zxid::NONE)?;
+        // Snapshots at or after `start` belong to a history the leader replaced.
+        self.inner
+            .remove_snapshots_after(Zxid(start.0.saturating_sub(1)))?;
+        let path = dir.join(snapshot_file_name(start));
+        std::fs::rename(&received, &path)
+            .map_err(|e| Error::io("rename the received snapshot to", &path, e))?;
+        sync_dir(dir)?;
+        *write_lock(&self.inner.tree) = loaded.tree;
+        log::info!(
+            "installed the leader's snapshot {} at zxid {start}",
+            path.display()
+        );
+        Ok(start)
+    }
+
+    /// Replication (the leader): a snapshot of the tree in bytes, with its zxid. The caller
+    /// keeps transactions from being applied meanwhile, so that it is not fuzzy; a fuzzy one is
+    /// refused by [`Database::install_snapshot`].
+    pub fn snapshot_bytes(&self) -> Result<(Zxid, Vec<u8>)> {
+        let _worker = self.inner.quiesce_snapshots();
+        let dir = self.inner.snapshot_dir.join("transfer");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("create the snapshot transfer directory", &dir, e))?;
+        let info = write_snapshot(&self.inner.tree, &dir, self.inner.options.clone())?;
+        let bytes =
+            std::fs::read(&info.path).map_err(|e| Error::io("read the snapshot", &info.path, e))?;
+        let _ = std::fs::remove_file(&info.path);
+        Ok((info.start_zxid, bytes))
     }
 
     /// Waits for a background snapshot, then makes everything appended to the log durable. The

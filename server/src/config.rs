@@ -122,6 +122,8 @@ pub struct ServerConfig {
     pub super_digest: Option<String>,
     /// `server.N` lines.
     pub servers: Vec<QuorumServer>,
+    /// The number in `<dataDir>/myid`, read when `server.N` lines are given.
+    pub my_id: Option<u64>,
     /// `logWriteMode` (ours): `pwrite`, `mmap` or `io_uring`. Default `pwrite`.
     pub log_write_mode: String,
     /// Every other key, as the `zookeeper.<key>` system property ZooKeeper would set.
@@ -158,6 +160,7 @@ impl Default for ServerConfig {
             container_check_interval_ms: 60_000,
             super_digest: None,
             servers: Vec::new(),
+            my_id: None,
             log_write_mode: "pwrite".to_owned(),
             system_properties: BTreeMap::new(),
             unsupported: Vec::new(),
@@ -320,7 +323,33 @@ impl ServerConfig {
         })?;
         let mut config = ServerConfig::from_text(&text, &path.display().to_string())?;
         config.source = Some(path.to_owned());
+        if config.is_ensemble() {
+            let myid = config.data_dir.join("myid");
+            match std::fs::read_to_string(&myid) {
+                Ok(text) => {
+                    let id = text
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| ConfigError::Invalid {
+                            file: myid.display().to_string(),
+                            line: 1,
+                            key: "myid".to_owned(),
+                            value: text.trim().to_owned(),
+                            why: "the file must hold this server's number N of server.N".to_owned(),
+                        })?;
+                    config.my_id = Some(id);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(ConfigError::Read { path: myid, source }),
+            }
+        }
         Ok(config)
+    }
+
+    /// Whether `server.N` lines name an ensemble (more than one server; with one, ZooKeeper
+    /// runs standalone too).
+    pub fn is_ensemble(&self) -> bool {
+        self.servers.len() > 1
     }
 
     /// Builds a configuration from the text of a `zoo.cfg`; `file` names it in errors.

@@ -89,16 +89,41 @@ fn server_details(server: &Server, with_clients: bool) -> String {
     let _ = write!(
         out,
         "Latency min/avg/max: {}/{average:.4}/{}\nReceived: {}\nSent: {}\nConnections: {}\n\
-         Outstanding: 0\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+         Outstanding: 0\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         stats.latency_min_micros / 1000,
         stats.latency_max_micros / 1000,
         stats.packets_received,
         stats.packets_sent,
         connection_count(server),
         server.last_applied_zxid().0,
+        mode(server),
         server.tree().node_count(),
     );
+    if let Some(status) = leader_status(server) {
+        let _ = writeln!(
+            out,
+            "Synced followers: {}/{}",
+            status.synced_followers,
+            status.voters - 1
+        );
+    }
     out
+}
+
+/// The ensemble status, when this server leads.
+fn leader_status(server: &Server) -> Option<crate::ensemble::Status> {
+    let status = server.replication()?.status();
+    (status.state == crate::zab::message::PeerState::Leading).then_some(status)
+}
+
+/// `standalone`, `leader` or `follower` (ZooKeeper's words).
+fn mode(server: &Server) -> &'static str {
+    match server.replication().map(|r| r.status().state) {
+        None => "standalone",
+        Some(crate::zab::message::PeerState::Leading) => "leader",
+        Some(crate::zab::message::PeerState::Following) => "follower",
+        Some(crate::zab::message::PeerState::Looking) => "looking",
+    }
 }
 
 fn monitor(server: &Server) -> String {
@@ -119,7 +144,7 @@ fn monitor(server: &Server) -> String {
     let watches = server.watches();
     let lines: Vec<(&str, String)> = vec![
         ("zk_version", VERSION.to_owned()),
-        ("zk_server_state", "standalone".to_owned()),
+        ("zk_server_state", mode(server).to_owned()),
         ("zk_avg_latency", format!("{average:.4}")),
         (
             "zk_max_latency",
@@ -164,6 +189,11 @@ fn monitor(server: &Server) -> String {
         ),
         ("zk_digest", tree.digest().to_string()),
     ];
+    let mut lines = lines;
+    if let Some(status) = leader_status(server) {
+        lines.push(("zk_followers", (status.voters - 1).to_string()));
+        lines.push(("zk_synced_followers", status.synced_followers.to_string()));
+    }
     let mut out = String::new();
     for (key, value) in lines {
         let _ = writeln!(out, "{key}\t{value}");

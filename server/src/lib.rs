@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod convert;
+pub mod ensemble;
 pub mod four_letter;
 pub mod proto;
 pub mod read;
@@ -17,6 +18,7 @@ pub mod session;
 pub mod stats;
 pub mod store;
 pub mod watch;
+pub mod zab;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -45,6 +47,12 @@ pub async fn run(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
+                if !server.serving() {
+                    // As ZooKeeper: a server outside an established ensemble turns clients away.
+                    log::debug!("closing the connection from {peer}: not serving yet");
+                    drop(stream);
+                    continue;
+                }
                 let limit = server.config.max_client_connections;
                 {
                     let mut counts = per_address.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,6 +92,9 @@ pub async fn run(
     };
     expirer.abort();
     reaper.abort();
+    if let Some(replication) = server.replication() {
+        replication.shutdown();
+    }
     drop(listener);
     server.stop_writes();
     let flushed = server.log().flush();
@@ -112,6 +123,9 @@ async fn expire_sessions(server: Arc<Server>) {
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
+        if !server.owns_housekeeping() {
+            continue;
+        }
         let expired = server.sessions().take_expired(Instant::now());
         for session_id in expired {
             log::info!("expiring session 0x{session_id:x}: no heartbeat within its timeout");
@@ -143,6 +157,9 @@ async fn reap_containers(server: Arc<Server>) {
     ticker.tick().await;
     loop {
         ticker.tick().await;
+        if !server.owns_housekeeping() {
+            continue;
+        }
         let candidates = server.tree().reap_candidates(server::now_ms(), 0);
         for path in candidates {
             let request = WriteRequest::DeleteContainer { path };

@@ -40,15 +40,26 @@ fn main() -> anyhow::Result<()> {
     }
     let store = zk_server::store::open(&config).context("cannot open the data directories")?;
     let address = config.client_address;
-    let (server, apply_thread) =
-        zk_server::server::Server::start(config, store.database, store.session_secret)
-            .context("cannot start the apply thread")?;
+    let ensemble = config.is_ensemble();
+    let secret = if ensemble {
+        zk_server::store::ensemble_secret(&config)
+    } else {
+        store.session_secret
+    };
+    let (server, apply_thread) = zk_server::server::Server::start(config, store.database, secret)
+        .context("cannot start the apply thread")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
+        if ensemble {
+            let replication = zk_server::ensemble::Replication::start(&server)
+                .await
+                .context("cannot join the ensemble")?;
+            server.set_replication(replication);
+        }
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;

@@ -22,6 +22,7 @@ use zk_engine::Zxid;
 
 use crate::auth::Identity;
 use crate::config::ServerConfig;
+use crate::ensemble::Replication;
 use crate::proto::header::ReplyHeader;
 use crate::proto::response::{encode_notification, encode_reply, Response};
 use crate::proto::{ErrorCode, EventType, KeeperState, WatcherEvent};
@@ -70,6 +71,9 @@ pub enum SubmitError {
     /// The log refused the record (it is poisoned, or closed).
     #[error("the transaction log refused the write: {0}")]
     Log(#[from] zk_engine::Error),
+    /// In an ensemble: this server is not serving (no established leader).
+    #[error("this server is not serving: the ensemble has no established leader it follows")]
+    NotServing,
 }
 
 /// Everything the connections share.
@@ -90,6 +94,8 @@ pub struct Server {
     pub started: Instant,
     /// Set when the log failed: the server stops.
     fatal: tokio::sync::watch::Sender<Option<String>>,
+    /// Set in an ensemble: writes go through ZAB.
+    replication: std::sync::OnceLock<Arc<Replication>>,
 }
 
 impl Server {
@@ -100,7 +106,7 @@ impl Server {
         session_secret: Vec<u8>,
     ) -> std::io::Result<(Arc<Server>, std::thread::JoinHandle<()>)> {
         let tree = Arc::clone(database.tree());
-        let mut sessions = SessionTracker::new(0);
+        let mut sessions = SessionTracker::new(config.my_id.unwrap_or(0) as u8);
         let last_zxid = {
             let tree = tree.read().unwrap_or_else(|e| e.into_inner());
             for (id, timeout_ms) in tree.sessions().iter() {
@@ -128,6 +134,7 @@ impl Server {
             next_connection_id: AtomicU64::new(1),
             started: Instant::now(),
             fatal,
+            replication: std::sync::OnceLock::new(),
         });
         let apply_server = Arc::clone(&server);
         let thread = std::thread::Builder::new()
@@ -204,6 +211,9 @@ impl Server {
         identity: Option<&Identity>,
         origin: Origin,
     ) -> Result<(), SubmitError> {
+        if let Some(replication) = self.replication() {
+            return replication.submit(self, session_id, cxid, request, identity, origin);
+        }
         let sender = self
             .apply_sender
             .lock()
@@ -246,6 +256,124 @@ impl Server {
         Ok(())
     }
 
+    /// The replication side, in an ensemble.
+    pub fn replication(&self) -> Option<&Arc<Replication>> {
+        self.replication.get()
+    }
+
+    /// Makes this server a member of an ensemble (once, before serving).
+    pub fn set_replication(&self, replication: Arc<Replication>) {
+        let _ = self.replication.set(replication);
+    }
+
+    /// Whether clients may be served: always standalone; in an ensemble, once synced.
+    pub fn serving(&self) -> bool {
+        self.replication().is_none_or(|r| r.serving())
+    }
+
+    /// Whether this server expires sessions and reaps containers: standalone, or the serving
+    /// leader of an ensemble.
+    pub fn owns_housekeeping(&self) -> bool {
+        self.replication().is_none_or(|r| r.is_serving_leader())
+    }
+
+    /// Stops the server for good with `message` (see [`Server::fatal`]).
+    pub fn fail(&self, message: &str) {
+        log::error!("{message}; the server stops");
+        self.fatal.send_replace(Some(message.to_owned()));
+    }
+
+    /// Ensemble leader: prepares a write as transaction `zxid`.
+    pub(crate) fn prepare_write(
+        &self,
+        zxid: Zxid,
+        session_id: i64,
+        cxid: i32,
+        request: &WriteRequest,
+        identity: Option<&Identity>,
+    ) -> Txn {
+        let authorize = |acl: &[zk_engine::txn::Acl], perm: i32| {
+            identity.is_none_or(|identity| identity.allows(acl, perm))
+        };
+        let mut prepare = self.lock_prepare();
+        let header = TxnHeader {
+            session_id,
+            cxid,
+            zxid,
+            time_ms: now_ms(),
+        };
+        let txn = {
+            let tree = self.tree();
+            prepare.pending.prepare(&tree, header, request, &authorize)
+        };
+        prepare.last_zxid = zxid;
+        txn
+    }
+
+    /// Ensemble: hands a committed transaction to the apply thread.
+    pub(crate) fn dispatch_committed(&self, txn: Txn, encoded_len: usize, origin: Origin) {
+        let sender = self
+            .apply_sender
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(sender) = sender {
+            let zxid = txn.header.zxid;
+            let _ = sender.send(Committed {
+                txn,
+                encoded_len,
+                origin,
+                durable: Ok(zxid),
+            });
+        }
+    }
+
+    /// Ensemble: forgets the outstanding changes of proposals that may never commit.
+    pub(crate) fn reset_pending_changes(&self) {
+        self.lock_prepare().pending = PendingChanges::new();
+    }
+
+    /// Closes every client connection (the server stopped serving; clients reconnect).
+    pub(crate) fn close_client_connections(&self) {
+        for (_, _, connection) in self.sessions().all() {
+            if let Some(connection) = connection {
+                let _ = connection.outbound.send(Outbound::Close);
+            }
+        }
+    }
+
+    /// Gives every session a full timeout from now (a new leader took over their expiry).
+    pub(crate) fn touch_all_sessions(&self) {
+        let mut sessions = self.sessions();
+        let ids: Vec<i64> = sessions.all().into_iter().map(|(id, _, _)| id).collect();
+        for id in ids {
+            sessions.touch(id);
+        }
+    }
+
+    /// Sessions connected to this server and heard from within their timeout.
+    pub(crate) fn live_local_sessions(&self) -> Vec<i64> {
+        self.sessions().live_connected(Instant::now())
+    }
+
+    /// Makes the session table match the tree's (after a snapshot replaced the tree).
+    pub(crate) fn restore_sessions_from_tree(&self) {
+        let tree = self.tree();
+        let mut sessions = self.sessions();
+        let in_tree: std::collections::HashMap<i64, i32> = tree.sessions().iter().collect();
+        for (id, _, _) in sessions.all() {
+            if !in_tree.contains_key(&id) {
+                sessions.remove(id);
+            }
+        }
+        for (id, timeout_ms) in in_tree {
+            if sessions.get(id).is_none() {
+                let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+                sessions.insert(id, timeout, None);
+            }
+        }
+    }
+
     fn apply_loop(&self, receiver: &mpsc::Receiver<Committed>) {
         while let Ok(committed) = receiver.recv() {
             let Committed {
@@ -274,8 +402,28 @@ impl Server {
             self.stats.note_write();
             // Snapshots run in the background, on the tree as applied (only durable transactions).
             self.database.note_applied(encoded_len);
-            if let (TxnBody::CloseSession { .. }, TxnResult::SessionClosed) = (&txn.body, &result) {
-                self.sessions().remove(txn.header.session_id);
+            match (&txn.body, &result) {
+                (TxnBody::CloseSession { .. }, TxnResult::SessionClosed) => {
+                    let removed = self.sessions().remove(txn.header.session_id);
+                    // In an ensemble the leader expires sessions: the client's connection here
+                    // learns of it now.
+                    if let (Some(session), Origin::Internal) = (removed, &origin) {
+                        if let Some(connection) = session.connection {
+                            let _ = connection.outbound.send(Outbound::Close);
+                        }
+                    }
+                }
+                (TxnBody::CreateSession { timeout_ms }, _) => {
+                    // Created through another server of the ensemble: known here too, so that
+                    // the client may move here and the leader may expire it.
+                    let mut sessions = self.sessions();
+                    if sessions.get(txn.header.session_id).is_none() {
+                        let timeout =
+                            Duration::from_millis(u64::try_from(*timeout_ms).unwrap_or(0));
+                        sessions.insert(txn.header.session_id, timeout, None);
+                    }
+                }
+                _ => {}
             }
             match origin {
                 Origin::Client {

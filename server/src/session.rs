@@ -123,6 +123,20 @@ impl SessionTracker {
         expired
     }
 
+    /// Sessions with a connection here that were heard from within their timeout.
+    pub fn live_connected(&self, now: Instant) -> Vec<i64> {
+        let mut live: Vec<i64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                s.connection.is_some() && now.duration_since(s.last_active) <= s.timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        live.sort_unstable();
+        live
+    }
+
     /// Number of sessions.
     pub fn len(&self) -> usize {
         self.sessions.len()

@@ -94,3 +94,23 @@ fn secret(path: &Path) -> Result<Vec<u8>, StoreError> {
     }
     Ok(bytes)
 }
+
+/// The session-password secret of an ensemble: every server must derive the same passwords, so
+/// that a client keeps its session when it moves to another server. It derives from the server
+/// list, which every member's zoo.cfg repeats (ZooKeeper uses one published constant).
+pub fn ensemble_secret(config: &ServerConfig) -> Vec<u8> {
+    use sha1::{Digest, Sha1};
+    let mut hasher = Sha1::new();
+    hasher.update(b"zk-server ensemble session secret\n");
+    let mut servers: Vec<String> = config
+        .servers
+        .iter()
+        .map(|s| format!("{}={}:{}:{}", s.id, s.host, s.quorum_port, s.election_port))
+        .collect();
+    servers.sort();
+    for line in servers {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().to_vec()
+}
