@@ -479,3 +479,81 @@ fn retention_keeps_the_newest_snapshots_and_the_segments_they_need() {
     let report = reopen_same(&config, &writer.reference);
     assert_eq!(report.snapshot.unwrap().path, kept[1]);
 }
+
+/// Replication: a follower told to drop what the leader lacks. Its tree is rebuilt from the
+/// snapshot before the cut plus the log; a snapshot after the cut is removed; a reopen agrees;
+/// writes go on after the cut.
+#[test]
+fn truncate_after_rebuilds_the_tree_and_removes_later_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let (db, _) = open(&config);
+    let mut writer = Writer::new(11);
+    writer.write(&db, 100);
+    db.snapshot_now().unwrap();
+    writer.write(&db, 100);
+    db.log().flush().unwrap();
+    let cut = db.log().last_zxid();
+    writer.write(&db, 50);
+    db.snapshot_now().unwrap();
+    writer.write(&db, 50);
+    db.log().flush().unwrap();
+    assert_eq!(snapshot_paths(&config).len(), 2);
+    // The same seed replays the same transactions: the state at the cut.
+    let mut at_cut = Writer::new(11);
+    for _ in 0..200 {
+        let txn = at_cut.workload.next_txn(&at_cut.reference);
+        at_cut.reference.apply(&txn);
+    }
+    assert_eq!(at_cut.reference.last_applied_zxid(), cut);
+
+    db.truncate_after(cut).unwrap();
+    assert_same_tree(&db.tree().read().unwrap(), &at_cut.reference);
+    assert_eq!(db.log().last_zxid(), cut);
+    assert_eq!(
+        snapshot_paths(&config).len(),
+        1,
+        "the snapshot after the cut is gone"
+    );
+    at_cut.write(&db, 30);
+    db.close().unwrap();
+    reopen_same(&config, &at_cut.reference);
+}
+
+/// Replication: a follower far behind gets the leader's snapshot in bytes; its own history is
+/// replaced, its log emptied, and a reopen finds the leader's state. Garbage is refused and
+/// changes nothing.
+#[test]
+fn install_snapshot_replaces_a_followers_state() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader_config = config(leader_dir.path());
+    let (leader, _) = open(&leader_config);
+    let mut leader_writes = Writer::new(21);
+    leader_writes.write(&leader, 300);
+    leader.log().flush().unwrap();
+    let (zxid, bytes) = leader.snapshot_bytes().unwrap();
+    assert_eq!(zxid, leader_writes.reference.last_applied_zxid());
+
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower_config = config(follower_dir.path());
+    let (follower, _) = open(&follower_config);
+    let mut own = Writer::new(22);
+    own.write(&follower, 40);
+    follower.snapshot_now().unwrap();
+    own.write(&follower, 10);
+    follower.log().flush().unwrap();
+
+    let mut garbage = bytes.clone();
+    garbage[bytes.len() / 2] ^= 0x40;
+    assert!(follower.install_snapshot(&garbage).is_err());
+    assert_same_tree(&follower.tree().read().unwrap(), &own.reference);
+
+    assert_eq!(follower.install_snapshot(&bytes).unwrap(), zxid);
+    assert_same_tree(&follower.tree().read().unwrap(), &leader_writes.reference);
+    assert_eq!(follower.log().last_zxid(), Zxid::NONE);
+    assert_eq!(follower.newest_snapshot_end(), zxid);
+    // The leader's next transactions follow on the follower's empty log.
+    leader_writes.write(&follower, 20);
+    follower.close().unwrap();
+    reopen_same(&follower_config, &leader_writes.reference);
+}

@@ -51,6 +51,7 @@ const UNIMPLEMENTED: i32 = ErrorCode::Unimplemented.value();
 const AUTH_FAILED: i32 = ErrorCode::AuthFailed.value();
 const SESSION_EXPIRED: i32 = ErrorCode::SessionExpired.value();
 const SYSTEM_ERROR: i32 = ErrorCode::SystemError.value();
+const CONNECTION_LOSS: i32 = ErrorCode::ConnectionLoss.value();
 
 /// A request waiting for its turn to be answered.
 enum Slot {
@@ -475,6 +476,9 @@ impl Connection {
                 let zxid = self.server.last_applied_zxid().0 as i64;
                 self.ready(error_frame(xid, zxid, UNIMPLEMENTED), false);
             }
+            Request::Sync(request) if self.server.replication().is_some() => {
+                self.sync(xid, request.path, started);
+            }
             request if is_write(&request) => self.submit_write(xid, &request, started),
             request => self.queue.push_back(Slot::Read {
                 xid,
@@ -482,6 +486,43 @@ impl Connection {
                 started,
             }),
         }
+    }
+
+    /// `sync` in an ensemble: answered once this server has applied every write the leader
+    /// had committed when the sync reached it; later requests on the connection wait for it.
+    fn sync(&mut self, xid: i32, path: String, started: Instant) {
+        let Some(caught_up) = self.server.replication().and_then(|r| r.sync()) else {
+            let zxid = self.server.last_applied_zxid().0 as i64;
+            self.ready(error_frame(xid, zxid, CONNECTION_LOSS), true);
+            return;
+        };
+        let (reply_sender, reply) = oneshot::channel();
+        let server = Arc::clone(&self.server);
+        tokio::spawn(async move {
+            let Ok(target) = caught_up.await else {
+                return; // not serving any more: the connection closes
+            };
+            while server.last_applied_zxid() < target {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let mut frame = Vec::new();
+            let header = ReplyHeader {
+                xid,
+                zxid: server.last_applied_zxid().0 as i64,
+                error_code: 0,
+            };
+            encode_reply(
+                &mut frame,
+                &header,
+                &Response::Sync(crate::proto::SyncResponse { path }),
+            );
+            let _ = reply_sender.send(frame);
+        });
+        self.queue.push_back(Slot::Write {
+            reply,
+            started,
+            closes_session: false,
+        });
     }
 
     fn submit_write(&mut self, xid: i32, request: &Request, started: Instant) {

@@ -21,6 +21,8 @@ pub enum ForwardError {
 }
 const KIND_WRITE: u8 = 1;
 const KIND_TOUCH: u8 = 2;
+const KIND_SYNC: u8 = 3;
+const REPLY_SYNC_DONE: u8 = 1;
 
 /// A follower's message to its leader's server layer.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +43,64 @@ pub enum Forward {
         /// Session ids.
         sessions: Vec<i64>,
     },
+    /// A client's `sync`: the leader answers with its committed zxid, after every commit it
+    /// sent before.
+    Sync {
+        /// Chosen by the follower.
+        id: u64,
+    },
+}
+
+/// A leader's answer to a follower's server layer, inside `Message::Reply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// The answer to `Forward::Sync`.
+    SyncDone {
+        /// The sync's id.
+        id: u64,
+        /// The leader's committed zxid when the sync reached it.
+        zxid: zk_engine::Zxid,
+    },
+}
+
+/// Encodes `reply`.
+pub fn encode_reply(reply: &Reply) -> Vec<u8> {
+    let mut out = vec![FORWARD_VERSION];
+    let mut writer = Writer::new(&mut out);
+    match reply {
+        Reply::SyncDone { id, zxid } => {
+            writer.write_bytes(&[REPLY_SYNC_DONE]);
+            writer.write_long(*id as i64);
+            writer.write_long(zxid.0 as i64);
+        }
+    }
+    out
+}
+
+/// Decodes a reply; any malformed input is an error.
+pub fn decode_reply(bytes: &[u8]) -> Result<Reply, ForwardError> {
+    let mut reader = Reader::new(bytes);
+    let header = reader.read_bytes(2)?;
+    if header[0] != FORWARD_VERSION {
+        return Err(ForwardError::Invalid(format!(
+            "reply version {} (this server speaks {FORWARD_VERSION})",
+            header[0]
+        )));
+    }
+    let reply = match header[1] {
+        REPLY_SYNC_DONE => Reply::SyncDone {
+            id: reader.read_long()? as u64,
+            zxid: zk_engine::Zxid(reader.read_long()? as u64),
+        },
+        other => return Err(ForwardError::Invalid(format!("reply kind {other}"))),
+    };
+    if !reader.is_empty() {
+        return Err(ForwardError::Invalid(format!(
+            "{} bytes after a reply",
+            reader.remaining_len()
+        )));
+    }
+    Ok(reply)
 }
 
 /// Encodes `forward`.
@@ -69,6 +129,10 @@ pub fn encode(forward: &Forward) -> Vec<u8> {
                 }
             }
             write_request(&mut writer, request);
+        }
+        Forward::Sync { id } => {
+            writer.write_bytes(&[KIND_SYNC]);
+            writer.write_long(*id as i64);
         }
         Forward::Touch { sessions } => {
             writer.write_bytes(&[KIND_TOUCH]);
@@ -131,6 +195,9 @@ pub fn decode(bytes: &[u8]) -> Result<Forward, ForwardError> {
             }
             Forward::Touch { sessions }
         }
+        KIND_SYNC => Forward::Sync {
+            id: reader.read_long()? as u64,
+        },
         other => return Err(ForwardError::Invalid(format!("forward kind {other}"))),
     };
     if !reader.is_empty() {
@@ -354,6 +421,7 @@ mod tests {
             Forward::Touch {
                 sessions: vec![1, 2, 3],
             },
+            Forward::Sync { id: 99 },
         ]
     }
 
@@ -361,6 +429,19 @@ mod tests {
     fn forwards_round_trip() {
         for forward in samples() {
             assert_eq!(decode(&encode(&forward)).expect("decodes"), forward);
+        }
+    }
+
+    #[test]
+    fn replies_round_trip_and_cuts_fail() {
+        let reply = Reply::SyncDone {
+            id: 5,
+            zxid: zk_engine::Zxid(0x3_0000_0007),
+        };
+        let bytes = encode_reply(&reply);
+        assert_eq!(decode_reply(&bytes).expect("decodes"), reply);
+        for len in 0..bytes.len() {
+            assert!(decode_reply(&bytes[..len]).is_err());
         }
     }
 

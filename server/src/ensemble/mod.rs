@@ -95,6 +95,9 @@ pub struct Replication {
     status: Mutex<Status>,
     /// Local requests waiting for their transaction, by (session id, cxid).
     origins: Mutex<HashMap<(i64, i32), Origin>>,
+    /// Clients' `sync`s waiting for the leader's answer, by id.
+    syncs: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Zxid>>>,
+    next_sync: AtomicU64,
     /// The last zxid handed to the apply thread.
     dispatched: AtomicU64,
     /// Bumped by truncations and snapshot installs: older durability reports are stale.
@@ -221,6 +224,8 @@ impl Replication {
                 voters: voters.len(),
             }),
             origins: Mutex::new(HashMap::new()),
+            syncs: Mutex::new(HashMap::new()),
+            next_sync: AtomicU64::new(1),
             dispatched: AtomicU64::new(applied.0),
             log_generation: AtomicU64::new(0),
             started: Instant::now(),
@@ -350,6 +355,32 @@ impl Replication {
         Ok(())
     }
 
+    /// A client's `sync`: resolves with a zxid this server must have applied before it
+    /// answers (the leader's committed zxid when the sync reached it); `None` when not serving.
+    pub fn sync(&self) -> Option<tokio::sync::oneshot::Receiver<Zxid>> {
+        if !self.serving() {
+            return None;
+        }
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let core = lock(&self.core);
+        if core.state() == PeerState::Leading {
+            let _ = sender.send(core.committed());
+            return Some(receiver);
+        }
+        let link = core.leader_link()?;
+        drop(core);
+        let id = self.next_sync.fetch_add(1, Ordering::Relaxed);
+        lock(&self.syncs).insert(id, sender);
+        let payload = forward::encode(&Forward::Sync { id });
+        self.transport.send(
+            link,
+            Message::Forward {
+                payload: payload.into(),
+            },
+        );
+        Some(receiver)
+    }
+
     fn on_event(&self, server: &Server, event: DriverEvent) {
         let event = match event {
             DriverEvent::Net(Incoming::Link {
@@ -360,9 +391,19 @@ impl Replication {
                 return;
             }
             DriverEvent::Net(Incoming::Link {
-                message: Message::Reply { .. },
-                ..
-            }) => return,
+                link,
+                message: Message::Reply { payload },
+            }) => {
+                match forward::decode_reply(&payload) {
+                    Ok(forward::Reply::SyncDone { id, zxid }) => {
+                        if let Some(waiting) = lock(&self.syncs).remove(&id) {
+                            let _ = waiting.send(zxid);
+                        }
+                    }
+                    Err(err) => log::warn!("leader {} replied garbage: {err}", link.leader),
+                }
+                return;
+            }
             DriverEvent::Net(Incoming::Vote { from, message }) => Event::Vote { from, message },
             DriverEvent::Net(Incoming::Link { link, message }) => Event::Link { link, message },
             DriverEvent::Net(Incoming::LinkClosed { link }) => Event::LinkClosed { link },
@@ -412,6 +453,18 @@ impl Replication {
                         link.follower
                     );
                 }
+            }
+            Ok(Forward::Sync { id }) => {
+                // Sent after every commit this link carried so far: once the follower has
+                // applied up to `zxid`, it has seen every write committed before the sync.
+                let zxid = lock(&self.core).committed();
+                let payload = forward::encode_reply(&forward::Reply::SyncDone { id, zxid });
+                self.transport.send(
+                    link,
+                    Message::Reply {
+                        payload: payload.into(),
+                    },
+                );
             }
             Ok(Forward::Touch { sessions }) => {
                 let mut tracker = server.sessions();
@@ -684,6 +737,7 @@ impl Replication {
             self.serving.store(false, Ordering::Release);
             log::warn!("not serving clients any more: {state:?}");
             lock(&self.origins).clear();
+            lock(&self.syncs).clear();
             server.close_client_connections();
             server.reset_pending_changes();
         } else if !serving {

@@ -279,6 +279,58 @@ def main():
         if "Mode: leader" not in stat:
             fail(f"stat on the leader says: {stat}")
 
+        step("watches, sync and session expiry across servers")
+        followers = [m for m in members if m.number != leader]
+        on_follower = KazooClient(hosts=f"127.0.0.1:{followers[0].client_port}", timeout=10.0)
+        on_follower.start(timeout=15)
+        on_other = KazooClient(hosts=f"127.0.0.1:{followers[-1].client_port}", timeout=10.0)
+        on_other.start(timeout=15)
+        on_other.ensure_path("/w")
+        on_follower.sync("/w")
+        fired = threading.Event()
+        on_follower.get("/w", watch=lambda event: fired.set())
+        on_other.set("/w", b"changed")
+        if not fired.wait(10):
+            fail("a data watch on one follower did not fire for a write through another")
+        for i in range(20):
+            on_other.set("/w", f"v{i}".encode())
+            on_follower.sync("/w")
+            value, _ = on_follower.get("/w")
+            if value != f"v{i}".encode():
+                fail(f"after sync, a follower read {value!r} where v{i} was written")
+        # A client that vanishes without closing: the leader must expire its session
+        # everywhere, wherever it was connected.
+        vanisher = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os, sys\n"
+                "from kazoo.client import KazooClient\n"
+                "c = KazooClient(hosts=sys.argv[1], timeout=1.0)\n"
+                "c.start(timeout=15)\n"
+                "c.create('/vanished', b'', ephemeral=True)\n"
+                "os._exit(0)\n",
+                f"127.0.0.1:{followers[0].client_port}",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+        if vanisher.returncode != 0:
+            fail(f"the vanishing client failed: {vanisher.stderr.decode()[-500:]}")
+        deadline = time.time() + 15
+        while True:
+            on_other.sync("/")
+            on_follower.sync("/")
+            if not on_other.exists("/vanished") and not on_follower.exists("/vanished"):
+                break
+            if time.time() > deadline:
+                fail("the ephemeral of a vanished client outlived its session on some server")
+            time.sleep(0.1)
+        on_follower.stop()
+        on_follower.close()
+        on_other.stop()
+        on_other.close()
+
         step("writes through every server")
         setup = KazooClient(hosts=hosts_all, timeout=10.0)
         setup.start(timeout=15)
@@ -289,6 +341,18 @@ def main():
         writers = Writers(hosts_list, "/e/w-", b"x" * 100)
         writers.start()
         time.sleep(args.write_seconds)
+
+        # A client whose session lives on the leader's connection, with an ephemeral node.
+        other_port = next(m.client_port for m in members if m.number != leader)
+        mover = KazooClient(
+            hosts=f"127.0.0.1:{by_number[leader].client_port},127.0.0.1:{other_port}",
+            timeout=8.0,
+            randomize_hosts=False,
+            connection_retry=KazooRetry(max_tries=-1, delay=0.05, max_delay=0.5),
+        )
+        mover.start(timeout=15)
+        mover.create("/mover", b"", ephemeral=True)
+        session_before = mover.client_id[0]
 
         step("kill -9 the leader under load")
         old_leader = by_number[leader]
@@ -305,6 +369,20 @@ def main():
         print(f"new leader: server {new_leader}; failover took {failover:.2f}s", flush=True)
         time.sleep(args.write_seconds)
         writers.finish()
+        step("the leader's client moved with its session")
+        deadline = time.time() + 20
+        while not mover.connected and time.time() < deadline:
+            time.sleep(0.05)
+        if not mover.connected or mover.client_id[0] != session_before:
+            fail(
+                f"the client on the dead leader did not keep its session "
+                f"(connected {mover.connected}, before 0x{session_before:x})"
+            )
+        if not mover.exists("/mover"):
+            fail("the moved session's ephemeral node is gone")
+        mover.set("/mover", b"still here")
+        mover.stop()
+        mover.close()
         acknowledged = set(writers.acknowledged)
         print(
             f"{len(acknowledged)} creates acknowledged, {writers.errors} failed or retried",
