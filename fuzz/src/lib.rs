@@ -10,3 +10,4 @@ pub use zk_engine::fuzzing::{log_recovery, log_segment_scan, snapshot_read, txn_
 pub use zk_server::proto::fuzzing::{
     connection_stream_target as connection_stream, decode_request_target as request_decode,
 };
+pub use zk_server::zab::codec::fuzzing::zab_message_target as zab_message;

@@ -2,7 +2,8 @@
 //! `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes through the target body, as
 //! `cargo +nightly fuzz run <target>` would feed it. The bodies are
 //! `zk_server::proto::fuzzing::{decode_request_target, connection_stream_target}` and, for
-//! `four_letter`, `fuzz/src/four_letter.rs` (compiled in here by path).
+//! `four_letter`, `fuzz/src/four_letter.rs` (compiled in here by path); for `zab_message`,
+//! `zk_server::zab::codec::fuzzing::zab_message_target`.
 //!
 //! The seed corpus is written by `write_seed_corpus` (ignored) with the protocol's own encoders.
 //! Regenerate it with `cargo test -p zk-server --test fuzz_corpus -- --ignored write_seed_corpus`;
@@ -14,10 +15,14 @@ mod four_letter;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use four_letter::four_letter;
 use zk_server::proto::fuzzing::{connection_stream_target, decode_request_target};
 use zk_server::proto::*;
+use zk_server::zab::codec::fuzzing::zab_message_target;
+use zk_server::zab::codec::{encode as encode_zab, encode_hello, Hello};
+use zk_server::zab::message::{LinkId, Message, PeerState, Vote};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -64,6 +69,11 @@ fn connection_stream_corpus() {
 #[test]
 fn four_letter_corpus() {
     replay("four_letter", four_letter);
+}
+
+#[test]
+fn zab_message_corpus() {
+    replay("zab_message", zab_message_target);
 }
 
 // ---- Seed corpus ----
@@ -423,4 +433,159 @@ fn write_seed_corpus() {
         ("whitelist-escapes".into(), b"\\u0063ons,is\\\nro".to_vec()),
     ]);
     write_seeds("four_letter", four_letter, &words);
+
+    write_seeds("zab_message", zab_message_target, &zab_message_seeds());
+}
+
+/// One quorum message of every kind, named.
+fn sample_zab_messages() -> Vec<(&'static str, Message)> {
+    let zxid = |epoch, counter| zk_engine::Zxid::new(epoch, counter);
+    let bytes = |text: &[u8]| -> Arc<[u8]> { Arc::from(text) };
+    vec![
+        (
+            "notification",
+            Message::Notification {
+                vote: Vote {
+                    leader: 3,
+                    zxid: zxid(2, 7),
+                    epoch: 2,
+                },
+                round: 4,
+                state: PeerState::Looking,
+            },
+        ),
+        (
+            "follower-info",
+            Message::FollowerInfo {
+                accepted_epoch: 2,
+                last_zxid: zxid(2, 7),
+            },
+        ),
+        ("leader-info", Message::LeaderInfo { epoch: 3 }),
+        (
+            "ack-epoch",
+            Message::AckEpoch {
+                current_epoch: 2,
+                last_zxid: zxid(2, 7),
+                snapshot_zxid: zxid(2, 1),
+            },
+        ),
+        ("diff", Message::Diff),
+        ("trunc", Message::Trunc { to: zxid(2, 5) }),
+        (
+            "snap",
+            Message::Snap {
+                base: zxid(2, 5),
+                state: bytes(b"a small snapshot"),
+            },
+        ),
+        (
+            "proposal",
+            Message::Proposal {
+                zxid: zxid(3, 1),
+                data: bytes(b"txn"),
+            },
+        ),
+        ("commit", Message::Commit { zxid: zxid(3, 1) }),
+        (
+            "new-leader",
+            Message::NewLeader {
+                epoch: 3,
+                last_zxid: zxid(2, 7),
+            },
+        ),
+        ("ack-new-leader", Message::AckNewLeader { zxid: zxid(2, 7) }),
+        ("up-to-date", Message::UpToDate),
+        ("ack", Message::Ack { zxid: zxid(3, 1) }),
+        ("ping", Message::Ping),
+        ("pong", Message::Pong),
+        (
+            "forward",
+            Message::Forward {
+                payload: bytes(b"request"),
+            },
+        ),
+        (
+            "reply",
+            Message::Reply {
+                payload: bytes(b"response"),
+            },
+        ),
+    ]
+}
+
+/// zab_message: a control byte (bit 0 skips checksums), an optional hello, frames.
+fn zab_message_seeds() -> Vec<(String, Vec<u8>)> {
+    let messages = sample_zab_messages();
+    let stream = |control: u8, hello: Option<Hello>, names: &[&str]| {
+        let mut input = vec![control];
+        if let Some(hello) = hello {
+            encode_hello(&hello, &mut input);
+        }
+        for name in names {
+            let (_, message) = messages
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("a sample message");
+            encode_zab(message, &mut input);
+        }
+        input
+    };
+    let link = Hello::Link {
+        link: LinkId {
+            follower: 2,
+            leader: 1,
+            nonce: 0x5eed,
+        },
+    };
+    let mut seeds: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .map(|(name, _)| ((*name).to_owned(), stream(1, None, &[name])))
+        .collect();
+    seeds.extend([
+        (
+            "election".into(),
+            stream(0, Some(Hello::Election { from: 3 }), &["notification"; 3]),
+        ),
+        (
+            "link-diff".into(),
+            stream(
+                0,
+                Some(link),
+                &[
+                    "follower-info",
+                    "leader-info",
+                    "ack-epoch",
+                    "diff",
+                    "proposal",
+                    "new-leader",
+                    "ack-new-leader",
+                    "up-to-date",
+                    "commit",
+                    "ack",
+                    "ping",
+                    "pong",
+                    "forward",
+                    "reply",
+                ],
+            ),
+        ),
+        (
+            "link-trunc".into(),
+            stream(0, Some(link), &["trunc", "proposal", "new-leader"]),
+        ),
+        (
+            "link-snap".into(),
+            stream(0, Some(link), &["snap", "proposal", "new-leader"]),
+        ),
+        (
+            "every-kind-unchecked".into(),
+            stream(
+                1,
+                None,
+                &messages.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ),
+        ),
+    ]);
+    seeds
 }

@@ -36,6 +36,8 @@ const CRC_LEN: usize = 4;
 const MIN_BODY_LEN: usize = CRC_LEN + 1;
 /// Magic, version and kind: the part of a hello read before its length is known.
 const HELLO_PREFIX_LEN: usize = 8 + 2 + 1;
+/// The longest hello: a link hello.
+const MAX_HELLO_LEN: usize = HELLO_PREFIX_LEN + 24 + CRC_LEN;
 /// Payloads at least this long are left out of [`FrameParts::head`], so that a writer can send a
 /// snapshot without copying it.
 const INLINE_PAYLOAD_MAX: usize = 64 * 1024;
@@ -94,7 +96,7 @@ pub enum CodecError {
     UnexpectedEof {
         /// Hello or frame part.
         what: &'static str,
-        /// Bytes of it that arrived.
+        /// Bytes of it known to have arrived (for a hello, read in parts: at least these).
         received: usize,
         /// Bytes it needed.
         expected: usize,
@@ -735,42 +737,47 @@ pub fn decode_hello(bytes: &[u8]) -> Result<Option<(Hello, usize)>, CodecError> 
     Ok(Some((decoded, len)))
 }
 
-/// Reads the hello that starts a connection. A wrong magic or version is refused before the
-/// rest is read.
+/// Reads the hello that starts a connection. The magic is checked before anything else is
+/// read, then the version and kind, then the rest: a wrong peer gets the precise error even if
+/// it sends fewer bytes than a hello.
 pub async fn read_hello<R: AsyncRead + Unpin>(r: &mut R) -> Result<Hello, CodecError> {
-    let mut buffer = [0u8; HELLO_PREFIX_LEN + 24 + CRC_LEN];
-    let mut received = 0;
-    // Magic, then version and kind, then the rest, each checked as soon as it is complete.
-    for want in [MAGIC.len(), HELLO_PREFIX_LEN, usize::MAX] {
-        let want = if want == usize::MAX {
-            check_hello_prefix(buffer.get(..received).unwrap_or_default())?
-                .unwrap_or(HELLO_PREFIX_LEN)
-        } else {
-            want
-        };
-        let Some(slot) = buffer.get_mut(received..want) else {
-            break;
-        };
-        if let Err(error) = r.read_exact(slot).await {
-            if error.kind() == std::io::ErrorKind::UnexpectedEof {
-                return Err(CodecError::UnexpectedEof {
-                    what: "hello",
-                    received,
-                    expected: want,
-                });
-            }
-            return Err(error.into());
-        }
-        received = want;
-        check_hello_prefix(buffer.get(..received).unwrap_or_default())?;
-    }
-    match decode_hello(buffer.get(..received).unwrap_or_default())? {
+    let mut buffer = [0u8; MAX_HELLO_LEN];
+    read_hello_part(r, &mut buffer, 0, MAGIC.len()).await?;
+    check_hello_prefix(buffer.get(..MAGIC.len()).unwrap_or_default())?;
+    read_hello_part(r, &mut buffer, MAGIC.len(), HELLO_PREFIX_LEN).await?;
+    let len = check_hello_prefix(buffer.get(..HELLO_PREFIX_LEN).unwrap_or_default())?
+        .unwrap_or(MAX_HELLO_LEN);
+    read_hello_part(r, &mut buffer, HELLO_PREFIX_LEN, len).await?;
+    match decode_hello(buffer.get(..len).unwrap_or_default())? {
         Some((hello, _)) => Ok(hello),
         None => Err(CodecError::UnexpectedEof {
             what: "hello",
-            received,
-            expected: received + 1,
+            received: len,
+            expected: len,
         }),
+    }
+}
+
+/// Reads bytes `from..to` of a hello into `buffer`.
+async fn read_hello_part<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buffer: &mut [u8; MAX_HELLO_LEN],
+    from: usize,
+    to: usize,
+) -> Result<(), CodecError> {
+    let Some(part) = buffer.get_mut(from..to) else {
+        return Ok(());
+    };
+    match r.read_exact(part).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(CodecError::UnexpectedEof {
+                what: "hello",
+                received: from,
+                expected: to,
+            })
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -88,18 +88,30 @@ fn encode(epochs: Epochs) -> [u8; FILE_LEN] {
 /// Checks and decodes the file's bytes; the error is the offset and what is wrong there.
 fn decode(bytes: &[u8]) -> Result<Epochs, (u64, String)> {
     let field = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
-    let magic = field(0..8);
-    if magic != MAGIC {
+    let too_short = || {
+        (
+            bytes.len() as u64,
+            format!(
+                "the file is {} bytes long, expected {FILE_LEN} (cut short)",
+                bytes.len()
+            ),
+        )
+    };
+    // As much of the magic as the file holds: a short file that starts right is cut short,
+    // one that starts wrong is not an epoch file.
+    let seen = bytes.len().min(MAGIC.len());
+    if field(0..seen) != MAGIC.get(..seen).unwrap_or_default() {
         return Err((
             0,
-            format!("the magic is {magic:02x?}, expected {MAGIC:02x?} (\"\\x89ZKEPOCH\"): not an epoch file"),
+            format!(
+                "the magic is {:02x?}, expected {MAGIC:02x?} (\"\\x89ZKEPOCH\"): not an epoch \
+                 file",
+                field(0..seen)
+            ),
         ));
     }
     let Some(version) = bytes.get(8..10).and_then(|v| <[u8; 2]>::try_from(v).ok()) else {
-        return Err((
-            bytes.len() as u64,
-            "the file ends inside its version".into(),
-        ));
+        return Err(too_short());
     };
     let version = u16::from_le_bytes(version);
     if version != VERSION {
@@ -108,11 +120,14 @@ fn decode(bytes: &[u8]) -> Result<Epochs, (u64, String)> {
             format!("format version {version}, this server reads version {VERSION} only"),
         ));
     }
-    if bytes.len() != FILE_LEN {
+    if bytes.len() < FILE_LEN {
+        return Err(too_short());
+    }
+    if bytes.len() > FILE_LEN {
         return Err((
-            bytes.len().min(FILE_LEN) as u64,
+            FILE_LEN as u64,
             format!(
-                "the file is {} bytes long, expected {FILE_LEN}",
+                "the file is {} bytes long, expected {FILE_LEN} (bytes after the checksum)",
                 bytes.len()
             ),
         ));

@@ -436,7 +436,9 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, port: Port) {
                 }
             };
             match port {
-                Port::Election => serve_election(inner_for_task, hello, address, read).await,
+                Port::Election => {
+                    serve_election(inner_for_task, hello, address, read, write).await;
+                }
                 Port::Quorum => serve_link(inner_for_task, hello, address, read, write).await,
             }
         });
@@ -455,6 +457,9 @@ async fn serve_election(
     hello: Hello,
     address: SocketAddr,
     mut read: BufReader<OwnedReadHalf>,
+    // Nothing is sent back, but the write half stays open: dropping it sends a FIN, which the
+    // sending server would take for a closed connection and reconnect.
+    _write: OwnedWriteHalf,
 ) {
     let from = match hello {
         Hello::Election { from } if is_peer(&inner, from) => from,
@@ -554,9 +559,15 @@ async fn open_link(
     generation: u64,
     address: SocketAddr,
     outgoing: UnboundedReceiver<Message>,
-    close: oneshot::Receiver<()>,
+    mut close: oneshot::Receiver<()>,
 ) {
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address));
+    let connected = tokio::select! {
+        // Closed before it was up: the leader never hears of it.
+        _ = &mut close => return,
+        connected = connect => connected,
+    };
+    let stream = match connected {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
             log::info!("{link:?}: connecting to the leader at {address}: {error}");
