@@ -67,30 +67,37 @@ impl Committer {
     }
 
     pub fn run(mut self) {
+        // However this thread ends (a panic included), waiters must not sleep forever.
+        let _closer = CloseWatermark(Arc::clone(&self.shared));
+        // Swapped with the queue's pending list each round, so that neither reallocates once both
+        // have grown to the usual batch size.
+        let mut records: Vec<PendingRecord> = Vec::new();
         loop {
-            let (records, controls) = {
+            let (take, controls) = {
                 let mut queue = self.shared.lock_queue();
                 while queue.pending.is_empty() && queue.control.is_empty() && !queue.closing {
+                    queue.committer_sleeping = true;
                     queue = self
                         .shared
                         .work
                         .wait(queue)
                         .unwrap_or_else(|e| e.into_inner());
                 }
+                queue.committer_sleeping = false;
                 if queue.pending.is_empty() && queue.control.is_empty() {
                     return; // closing, and nothing left to do
                 }
-                queue.busy = true;
-                (mem::take(&mut queue.pending), mem::take(&mut queue.control))
+                mem::swap(&mut records, &mut queue.pending);
+                queue.takes += 1;
+                (queue.takes, mem::take(&mut queue.control))
             };
             if !records.is_empty() {
-                self.commit(records);
+                self.commit(take, &mut records);
             }
+            records.clear();
             for control in controls {
                 self.run_control(control);
             }
-            self.shared.lock_queue().busy = false;
-            self.shared.progress.notify_all();
         }
     }
 
@@ -99,13 +106,14 @@ impl Committer {
     }
 
     /// Marks the log poisoned with its first failure and fails `records`.
-    fn poison(&self, cause: String, records: Vec<PendingRecord>) {
+    fn poison(&self, cause: String, records: impl IntoIterator<Item = PendingRecord>) {
         log::error!("the transaction log is poisoned: {cause}");
         let cause = {
             let mut queue = self.shared.lock_queue();
             queue.poisoned.get_or_insert(cause).clone()
         };
-        self.shared.progress.notify_all();
+        // After the cause is set: a woken waiter reads it.
+        self.shared.watermark.poison();
         for record in records {
             if let Some(callback) = record.on_durable {
                 callback(Err(Error::Poisoned {
@@ -115,14 +123,17 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, records: Vec<PendingRecord>) {
+    /// Writes and syncs `records` (in as many batches as segment ends require), then resolves
+    /// them. Leaves `records` holding only records already resolved; the caller clears it.
+    fn commit(&mut self, take: u64, records: &mut Vec<PendingRecord>) {
         if let Some(cause) = self.poisoned() {
-            self.poison(cause, records);
+            self.poison(cause, records.drain(..));
             return;
         }
         let segment_size = self.shared.config.segment_size;
-        let mut rest = records;
-        while !rest.is_empty() {
+        // Index of the first record not yet written.
+        let mut next = 0;
+        while let Some(rest) = records.get(next..).filter(|rest| !rest.is_empty()) {
             let first_len = encoded_len(rest.first().map_or(0, |r| r.payload.len()));
             let rolling = match &self.active {
                 Some(active) => active.end + first_len > segment_size,
@@ -140,8 +151,8 @@ impl Committer {
                 self.batch.resize(SEGMENT_HEADER_LEN, 0); // the header goes here
             }
             let mut end = start;
-            let mut taken = 0;
-            for record in &rest {
+            let mut taken: usize = 0;
+            for record in rest {
                 let len = encoded_len(record.payload.len());
                 if end + len > segment_size {
                     break;
@@ -154,16 +165,15 @@ impl Committer {
                 end += len;
                 taken += 1;
             }
-            let later = rest.split_off(taken);
-            let chunk = rest;
-            rest = later;
-            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+            let (Some(first), Some(last)) =
+                (rest.first(), taken.checked_sub(1).and_then(|i| rest.get(i)))
+            else {
                 // Unreachable: enqueue refuses records larger than an empty segment.
                 let cause = "a record does not fit in an empty segment".to_owned();
-                self.poison(cause, rest);
+                self.poison(cause, records.drain(next..));
                 return;
             };
-            let (first_zxid, last_zxid) = (first.zxid, last.zxid);
+            let (first_zxid, last_zxid, last_seq) = (first.zxid, last.zxid, last.seq);
             let started = Instant::now();
             let written = if rolling {
                 self.roll(first_zxid, salt, end)
@@ -172,9 +182,7 @@ impl Committer {
             };
             let took = started.elapsed();
             if let Err(err) = written {
-                let mut failed = chunk;
-                failed.extend(rest);
-                self.poison(err.to_string(), failed);
+                self.poison(err.to_string(), records.drain(next..));
                 return;
             }
             let synced = rolling || self.shared.config.sync;
@@ -185,17 +193,22 @@ impl Committer {
                 }
             }
             self.last_zxid = last_zxid;
-            self.note_batch(chunk.len() as u64, end - start, took);
+            // Counted before the wake, so that a waiter that returns sees its batch counted.
+            self.note_batch(taken as u64, end - start, took);
             if let Some(segment) = self.shared.lock_segments().last_mut() {
                 segment.last_zxid = last_zxid;
             }
             self.shared.lock_queue().durable = last_zxid;
-            self.shared.progress.notify_all();
+            // One store and one wake for the whole batch; waiters re-check on their own.
+            self.shared.watermark.publish_durable(take, last_seq);
+            // Callbacks after the wake, so that the waiters run meanwhile on the other CPUs.
+            let chunk = records.get_mut(next..next + taken).unwrap_or_default();
             for record in chunk {
-                if let Some(callback) = record.on_durable {
+                if let Some(callback) = record.on_durable.take() {
                     callback(Ok(record.zxid));
                 }
             }
+            next += taken;
         }
     }
 
@@ -451,6 +464,15 @@ impl Committer {
             sync_dir(dir.as_ref())?;
         }
         Ok(removed)
+    }
+}
+
+/// Closes the watermark when the commit thread ends, however it ends.
+struct CloseWatermark(Arc<Shared>);
+
+impl Drop for CloseWatermark {
+    fn drop(&mut self) {
+        self.0.watermark.close();
     }
 }
 

@@ -13,7 +13,9 @@ pub mod reader;
 pub mod recovery;
 pub mod scan;
 mod stats;
+mod watermark;
 
+use std::mem;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -94,7 +96,10 @@ pub type DurableCallback = Box<dyn FnOnce(Result<Zxid>) + Send>;
 
 struct PendingRecord {
     zxid: Zxid,
+    /// Its place in the order of appends (`Queue::appended_seq`): what the watermark counts.
+    seq: u64,
     payload: Vec<u8>,
+    /// `None` for [`TxnLog::append`], whose [`Completion`] waits on the watermark.
     on_durable: Option<DurableCallback>,
 }
 
@@ -108,12 +113,18 @@ struct Queue {
     control: Vec<Control>,
     /// The last zxid accepted by `append` (durable or not).
     last_appended: Zxid,
+    /// How many records `append` has accepted since the log was opened: the sequence number of
+    /// the last one. Unlike zxids it never goes back (truncation), so the watermark can use it.
+    appended_seq: u64,
+    /// How many times the commit thread has taken the queue. A record queued now goes out with
+    /// take `takes + 1`: its waiters sleep on that take's lane of the watermark.
+    takes: u64,
     /// The last zxid known durable.
     durable: Zxid,
     poisoned: Option<String>,
     closing: bool,
-    /// Set by the commit thread while it holds records taken from `pending`.
-    busy: bool,
+    /// Set by the commit thread while it sleeps on `work`: appenders only signal it then.
+    committer_sleeping: bool,
 }
 
 struct Shared {
@@ -122,8 +133,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Signals the commit thread: work queued, or closing.
     work: Condvar,
-    /// Signals waiters: durability advanced, or the log was poisoned.
-    progress: Condvar,
+    /// What waiters block on: durability advanced, or the log was poisoned or stopped.
+    watermark: watermark::Watermark,
     segments: Mutex<Vec<SegmentInfo>>,
     counters: stats::Counters,
 }
@@ -136,6 +147,13 @@ impl Shared {
     fn lock_segments(&self) -> MutexGuard<'_, Vec<SegmentInfo>> {
         self.segments.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn poisoned_error(&self) -> Error {
+        let cause = self.lock_queue().poisoned.clone();
+        Error::Poisoned {
+            cause: cause.unwrap_or_default(),
+        }
+    }
 }
 
 /// An open transaction log.
@@ -147,13 +165,20 @@ pub struct TxnLog {
 
 /// Resolves when the record it was returned for is durable.
 pub struct Completion {
-    receiver: std::sync::mpsc::Receiver<Result<Zxid>>,
+    shared: Arc<Shared>,
+    zxid: Zxid,
+    seq: u64,
+    take: u64,
 }
 
 impl Completion {
     /// Blocks until the record is durable; returns its zxid, or why it never will be.
     pub fn wait(self) -> Result<Zxid> {
-        self.receiver.recv().unwrap_or(Err(Error::Closed))
+        match self.shared.watermark.wait(self.take, self.seq) {
+            watermark::Outcome::Durable => Ok(self.zxid),
+            watermark::Outcome::Poisoned => Err(self.shared.poisoned_error()),
+            watermark::Outcome::Closed => Err(Error::Closed),
+        }
     }
 }
 
@@ -181,13 +206,15 @@ impl TxnLog {
                 pending: Vec::new(),
                 control: Vec::new(),
                 last_appended: report.last_zxid,
+                appended_seq: 0,
+                takes: 0,
                 durable: report.last_zxid,
                 poisoned: None,
                 closing: false,
-                busy: false,
+                committer_sleeping: false,
             }),
             work: Condvar::new(),
-            progress: Condvar::new(),
+            watermark: watermark::Watermark::new(),
             segments: Mutex::new(recovered.segments.clone()),
             counters: stats::Counters::default(),
         });
@@ -217,28 +244,27 @@ impl TxnLog {
         payload: Vec<u8>,
         on_durable: DurableCallback,
     ) -> Result<()> {
-        self.enqueue(zxid, payload, Some(on_durable))
+        self.enqueue(zxid, payload, Some(on_durable)).map(|_| ())
     }
 
     /// Queues a record and returns a [`Completion`] to wait on.
     pub fn append(&self, zxid: Zxid, payload: Vec<u8>) -> Result<Completion> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        self.enqueue(
+        let (seq, take) = self.enqueue(zxid, payload, None)?;
+        Ok(Completion {
+            shared: Arc::clone(&self.shared),
             zxid,
-            payload,
-            Some(Box::new(move |result| {
-                let _ = sender.send(result);
-            })),
-        )?;
-        Ok(Completion { receiver })
+            seq,
+            take,
+        })
     }
 
+    /// Queues a record; returns its sequence number and the take that will carry it.
     fn enqueue(
         &self,
         zxid: Zxid,
         payload: Vec<u8>,
         on_durable: Option<DurableCallback>,
-    ) -> Result<()> {
+    ) -> Result<(u64, u64)> {
         let config = &self.shared.config;
         if encoded_len(payload.len()) + SEGMENT_HEADER_LEN as u64 > config.segment_size {
             return Err(Error::RecordTooLarge {
@@ -262,34 +288,50 @@ impl TxnLog {
             });
         }
         queue.last_appended = zxid;
+        queue.appended_seq += 1;
+        let seq = queue.appended_seq;
+        let take = queue.takes + 1;
         queue.pending.push(PendingRecord {
             zxid,
+            seq,
             payload,
             on_durable,
         });
+        // While the commit thread writes or syncs it looks at the queue again before sleeping:
+        // only a sleeping commit thread needs the (system call) signal.
+        let wake = mem::take(&mut queue.committer_sleeping);
         drop(queue);
-        self.shared.work.notify_one();
-        Ok(())
+        if wake {
+            self.shared.work.notify_one();
+        }
+        Ok((seq, take))
     }
 
     /// Waits until every record appended so far is durable.
     pub fn flush(&self) -> Result<Zxid> {
-        let mut queue = self.shared.lock_queue();
-        let target = queue.last_appended;
-        loop {
+        let target = {
+            let queue = self.shared.lock_queue();
             if let Some(cause) = &queue.poisoned {
                 return Err(Error::Poisoned {
                     cause: cause.clone(),
                 });
             }
-            if queue.durable >= target {
-                return Ok(queue.durable);
-            }
-            queue = self
-                .shared
-                .progress
-                .wait(queue)
-                .unwrap_or_else(|e| e.into_inner());
+            // The last record is queued for the next take, or else it went out with the last one
+            // (a take that carried no record only follows one that is finished).
+            let take = queue.takes + u64::from(!queue.pending.is_empty());
+            (take, queue.appended_seq)
+        };
+        match self.shared.watermark.wait(target.0, target.1) {
+            watermark::Outcome::Durable => {}
+            watermark::Outcome::Poisoned => return Err(self.shared.poisoned_error()),
+            watermark::Outcome::Closed => return Err(Error::Closed),
+        }
+        let queue = self.shared.lock_queue();
+        match &queue.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(queue.durable),
         }
     }
 
