@@ -36,7 +36,7 @@ use crate::proto::{
     FourLetterWord, SetAclResponse, SetDataResponse,
 };
 use crate::read::{self, Reader};
-use crate::server::{error_frame, Origin, Respond, Server};
+use crate::server::{error_frame, Origin, Respond, Server, SubmitError};
 use crate::session::{ConnectionHandle, Outbound};
 
 /// Requests a connection may have in flight before the server stops reading from it.
@@ -192,9 +192,16 @@ async fn handshake(
         let create = WriteRequest::CreateSession {
             timeout_ms: timeout_ms as i32,
         };
-        if let Err(err) = server.submit(session_id, 0, &create, None, Origin::Connect { done }) {
-            log::error!("cannot create a session for {peer}: {err}");
-            return None;
+        match server.submit(session_id, 0, &create, None, Origin::Connect { done }) {
+            Ok(()) => {}
+            Err(SubmitError::NotServing) => {
+                log::info!("turning {peer} away: {}", SubmitError::NotServing);
+                return None;
+            }
+            Err(err) => {
+                log::error!("cannot create a session for {peer}: {err}");
+                return None;
+            }
         }
         created.await.ok()?;
         server.sessions().insert(
@@ -575,7 +582,11 @@ impl Connection {
                 closes_session,
             }),
             Err(err) => {
-                log::error!("write refused: {err}");
+                if matches!(err, SubmitError::NotServing) {
+                    log::info!("write refused: {err}");
+                } else {
+                    log::error!("write refused: {err}");
+                }
                 let frame = error_frame(xid, zxid_now(), SYSTEM_ERROR);
                 self.ready(frame, true);
             }

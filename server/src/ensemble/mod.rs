@@ -655,7 +655,7 @@ impl Replication {
             }
         };
         log::info!(
-            "syncing server {} with {} up to {upto}",
+            "syncing server {} with {} (from the log up to {upto}, newer proposals from memory)",
             link.follower,
             match &preamble {
                 Message::Diff => format!("a diff after {after}"),

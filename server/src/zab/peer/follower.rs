@@ -25,6 +25,7 @@ impl Peer {
             newleader_upto: None,
             acking: false,
             reconnect_at: None,
+            attempts: 0,
         });
         self.role_changed();
         self.connect_to_leader(link);

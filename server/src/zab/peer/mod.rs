@@ -248,6 +248,8 @@ struct Following {
     /// The link closed before LEADERINFO (the leader may not have decided yet): open a new
     /// one at this time.
     reconnect_at: Option<u64>,
+    /// Connection attempts so far: the retry delay doubles from 20 ms up to a tick.
+    attempts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,7 +602,9 @@ impl Peer {
             {
                 // The chosen leader may still be finishing its election: try again shortly,
                 // within initLimit, as ZooKeeper's followers do.
-                following.reconnect_at = Some(self.now + self.config.tick_ms);
+                let delay = (20u64 << following.attempts.min(16)).min(self.config.tick_ms);
+                following.attempts += 1;
+                following.reconnect_at = Some(self.now + delay);
             }
             Role::Following(following) if following.link == link => {
                 log::info!(
