@@ -2,8 +2,10 @@
 """Draws benches/compare's chart: usage `chart.py summary.json chart.png`.
 
 Top row, one panel per load workload: throughput (ops/s) of zk-server and Apache ZooKeeper.
-Bottom row: latency percentiles p50, p99, p99.9 and max (µs, log scale). Workload (f) gets its
-own column: restart time, resident memory, newest snapshot and dataDir size. Bars are medians
+Bottom row: latency percentiles p50, p99, p99.9 and max (µs, log scale). The ensemble loads
+(eb, ee) are load workloads like the others. Workload (f) gets its own column: restart time,
+resident memory, newest snapshot and dataDir size; the failover run a last one: seconds from
+the kill to writes resuming, to a new leader, the longest write gap, and throughput. Bars are medians
 over the rounds; the black whiskers span the lowest and highest round.
 """
 
@@ -24,7 +26,12 @@ TITLES = {
     "c": "(c) 32x8 getData",
     "d": "(d) 90% get / 10% set",
     "e": "(e) 32x8 setData 1 KiB",
+    "eb": "(b) on 3-server ensembles",
+    "ee": "(e) on 3-server ensembles",
 }
+LOADS = ("a", "b", "c", "d", "e", "eb", "ee")
+FAILOVER_TIMES = (("failover_s", "writes resume"), ("new_leader_s", "new leader"),
+                  ("longest_gap_s", "longest gap"))
 PERCENTILES = (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max"))
 F_PANELS = (("restart_s", "restart to serving, s"), ("rss_mib", "resident memory, MiB"),
             ("snapshot_mib", "newest snapshot, MiB"), ("data_dir_mib", "dataDir on disk, MiB"))
@@ -52,9 +59,10 @@ def main():
     with open(summary_path) as source:
         summary = json.load(source)
     workloads = summary["workloads"]
-    loads = [w for w in "abcde" if w in workloads]
+    loads = [w for w in LOADS if w in workloads]
     has_f = "f" in workloads
-    columns = len(loads) + (2 if has_f else 0)
+    has_failover = "failover" in workloads
+    columns = len(loads) + (2 if has_f else 0) + (1 if has_failover else 0)
     if columns == 0:
         sys.exit("nothing to draw")
     figure, axes = plt.subplots(2, columns, figsize=(3.6 * columns, 7.5), squeeze=False)
@@ -78,6 +86,19 @@ def main():
             axis = axes[index % 2][len(loads) + index // 2]
             bars(axis, [""], entry, [key], width=0.6)
             axis.set_title(f"(f) {nodes:,} znodes: {label}", fontsize=9)
+    if has_failover:
+        entry = workloads["failover"]
+        top, bottom = axes[0][columns - 1], axes[1][columns - 1]
+        bars(top, [label for _, label in FAILOVER_TIMES], entry,
+             [key for key, _ in FAILOVER_TIMES])
+        top.set_title("failover: kill -9 the leader, s", fontsize=10)
+        bars(bottom, ["ops/s"], entry, ["ops_per_s"], width=0.6)
+        bottom.set_title("ops/s over the window, kill included", fontsize=9)
+        ensemble = summary["settings"].get("ensemble") or {}
+        if ensemble:
+            top.set_xlabel(f"tickTime {ensemble['tick_time_ms']} ms, initLimit "
+                           f"{ensemble['init_limit']}, syncLimit {ensemble['sync_limit']}",
+                           fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
     raw = summary.get("raw_fsync")
     settings = summary["settings"]

@@ -70,6 +70,15 @@ OPTIONS:
             Runtime worker threads; 1 runs every session on one thread. [default: 1]
     --seed N
             Seed for the choice of operations, keys and payload bytes. [default: 1]
+    --reconnect
+            When a session's connection fails (the server died, or closed it while electing a
+            leader), open a new session on the next of --hosts (then the next, every 50 ms)
+            and go on until the run ends, instead of ending the session. The report then also
+            lists connection losses, reconnects and the pauses in successful writes (over all
+            sessions together) of at least 100 ms, the longest 32, with their start and end as
+            Unix time in ns: benches/compare kills an ensemble's leader during such a run and
+            reads its failover time from them. When the load starts, a line on standard error
+            tells when: zk-bench: load started at N ns since the epoch; measuring from M ns.
     --sync-create
             Shorthand for workload (a), synchronous creates: --sessions 1 --outstanding 1
             --mix create=100 --payload 100. Flags given explicitly still win.
@@ -160,6 +169,7 @@ struct Given {
     seed: Option<u64>,
     sync_create: bool,
     distinct_payloads: bool,
+    reconnect: bool,
     json: bool,
     raw_fsync: Option<PathBuf>,
     wait_read: Option<String>,
@@ -219,7 +229,9 @@ where
             "--session-timeout" => given.session_timeout_ms = Some(number(&flag, &value()?)?),
             "--threads" => given.threads = Some(number(&flag, &value()?)?),
             "--seed" => given.seed = Some(number(&flag, &value()?)?),
-            "--sync-create" | "--json" | "--distinct-payloads" if inline_value.is_some() => {
+            "--sync-create" | "--json" | "--distinct-payloads" | "--reconnect"
+                if inline_value.is_some() =>
+            {
                 return Err(format!("{flag} takes no value"));
             }
             "--raw-fsync" => given.raw_fsync = Some(PathBuf::from(value()?)),
@@ -227,6 +239,7 @@ where
             "--wait-timeout" => given.wait_timeout = Some(seconds(&flag, &value()?)?),
             "--sync-create" => given.sync_create = true,
             "--distinct-payloads" => given.distinct_payloads = true,
+            "--reconnect" => given.reconnect = true,
             "--json" => given.json = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -304,6 +317,7 @@ impl Given {
         config.payload_bytes = self.payload_bytes.unwrap_or(config.payload_bytes);
         config.keys = self.keys.unwrap_or(config.keys);
         config.distinct_payloads = self.distinct_payloads;
+        config.reconnect = self.reconnect;
         config.multi_ops = self.multi_ops.unwrap_or(config.multi_ops);
         config.session_timeout_ms = self.session_timeout_ms.unwrap_or(config.session_timeout_ms);
         config.threads = self.threads.unwrap_or(config.threads);
@@ -390,6 +404,7 @@ mod tests {
             "--seed",
             "9",
             "--distinct-payloads",
+            "--reconnect",
             "--json",
         ]);
         assert!(json);
@@ -409,6 +424,7 @@ mod tests {
         assert_eq!(config.threads, 2);
         assert_eq!(config.seed, 9);
         assert!(config.distinct_payloads);
+        assert!(config.reconnect);
     }
 
     #[test]
@@ -441,6 +457,7 @@ mod tests {
             &["--duration", "1", "--ops", "5"],
             &["--mix", "read=1"],
             &["--json=yes"],
+            &["--reconnect=1"],
             &["--frobnicate"],
             &["extra"],
             &["--hosts", ","],
@@ -511,6 +528,7 @@ mod tests {
             "--json",
             "--help",
             "--distinct-payloads",
+            "--reconnect",
             "--raw-fsync",
             "--wait-read",
             "--wait-timeout",

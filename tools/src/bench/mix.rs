@@ -51,6 +51,14 @@ impl Operation {
         }
     }
 
+    /// Whether the request changes the tree (a transaction): create, setData, delete, multi.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Operation::Create | Operation::SetData | Operation::Delete | Operation::Multi
+        )
+    }
+
     /// The short name used in `--mix` (`set`, `get`, `children`, ...).
     pub fn short_name(self) -> &'static str {
         match self {

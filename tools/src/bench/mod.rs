@@ -9,6 +9,10 @@
 //!    first `warmup` of it is not measured;
 //! 4. report: per-session histograms are merged into a [`Report`].
 //!
+//! With `--reconnect` ([`BenchConfig::reconnect`]) a session whose connection fails opens a
+//! new one on the next host and goes on; the report then tells how long successful writes
+//! paused ([`gaps`]), which is how `benches/compare` measures an ensemble's failover.
+//!
 //! The client must stay cheap (the server under test shares the machine): by default every
 //! session runs on one thread, sends its requests in batches, encodes into reused buffers and
 //! decodes only reply headers. The report includes the client's own CPU use so that a reader
@@ -17,6 +21,7 @@
 //! Only the proto codecs of `zk-server` are used, never its server.
 
 pub mod args;
+pub mod gaps;
 pub mod mix;
 pub mod probe;
 mod random;
@@ -28,7 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -37,6 +42,7 @@ pub use mix::{Mix, MixError, Operation};
 pub use report::{CpuUse, LatencySummary, OperationSummary, Report};
 pub use session::SetupSummary;
 
+use gaps::WriteGaps;
 use random::Random;
 use session::{new_histogram, Plan, Stop};
 use wire::Connection;
@@ -84,6 +90,9 @@ pub struct BenchConfig {
     pub threads: usize,
     /// Seed of the key and operation choices.
     pub seed: u64,
+    /// A session whose connection fails opens a new session on the next host and goes on;
+    /// the report then has [`Report::write_gaps`].
+    pub reconnect: bool,
 }
 
 impl Default for BenchConfig {
@@ -102,6 +111,7 @@ impl Default for BenchConfig {
             session_timeout_ms: 30_000,
             threads: 1,
             seed: 1,
+            reconnect: false,
         }
     }
 }
@@ -336,7 +346,25 @@ async fn run_async(config: BenchConfig) -> Result<Report, BenchError> {
         multi_ops: config.multi_ops,
         measure_from,
         stop,
+        reconnect: config.reconnect.then(|| session::Reconnect {
+            addresses: addresses.clone(),
+            session_timeout_ms: config.session_timeout_ms,
+            gaps: Mutex::new(WriteGaps::new(measure_from)),
+        }),
     });
+    if let Some(reconnect) = &plan.reconnect {
+        // A caller that disturbs the servers during the run (benches/compare kills a leader)
+        // needs to know when the load has begun: setup takes as long as it takes.
+        let gaps = reconnect
+            .gaps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        eprintln!(
+            "zk-bench: load started at {} ns since the epoch; measuring from {} ns",
+            gaps.unix_ns(start),
+            gaps.unix_ns(measure_from)
+        );
+    }
     let mut running = JoinSet::new();
     let mut seeds = Random::new(config.seed);
     for connection in connections {
@@ -353,6 +381,20 @@ async fn run_async(config: BenchConfig) -> Result<Report, BenchError> {
         results.push(joined.map_err(|error| BenchError::Runtime(error.to_string()))?);
     }
     let cpu_end = cpu_sample();
+    let write_gaps = plan.reconnect.as_ref().map(|reconnect| {
+        let mut gaps = reconnect
+            .gaps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        // The run ends when no more requests are sent: a pause still going on then is open.
+        let end = match plan.stop {
+            Stop::At(end) => end.min(Instant::now()),
+            Stop::AfterOps { .. } => Instant::now(),
+        };
+        gaps.finish(end);
+        gaps
+    });
 
     let mut closing = JoinSet::new();
     for (_, connection) in &mut results {
@@ -370,14 +412,16 @@ async fn run_async(config: BenchConfig) -> Result<Report, BenchError> {
         }),
         _ => None,
     };
-    summarise(
+    let mut report = summarise(
         config,
         session_timeout,
         setup,
         measure_from,
         &stats,
         client_cpu,
-    )
+    )?;
+    report.write_gaps = write_gaps;
+    Ok(report)
 }
 
 /// Merges the sessions' statistics into the report.
@@ -444,6 +488,7 @@ fn summarise(
         errors,
         client_cpu,
         sessions_lost,
+        write_gaps: None,
     })
 }
 
@@ -572,6 +617,93 @@ mod tests {
             ..BenchConfig::default()
         };
         assert!(creates_only.validate().is_ok());
+    }
+
+    /// A fake server on 127.0.0.1:0 that grants every session and answers every request
+    /// with error code 0; each connection is closed after `replies_per_connection` replies.
+    async fn answering_server(replies_per_connection: usize) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use zk_server::proto::{ConnectRequest, ConnectResponse, Record, ReplyHeader, Response};
+
+        async fn frame(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+            let mut length = [0; 4];
+            stream.read_exact(&mut length).await.ok()?;
+            let mut body = vec![0; usize::try_from(i32::from_be_bytes(length)).ok()?];
+            stream.read_exact(&mut body).await.ok()?;
+            Some(body)
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let Some(request) = frame(&mut stream).await else {
+                        return;
+                    };
+                    let request = ConnectRequest::decode_from(&request).expect("ConnectRequest");
+                    let response = ConnectResponse::accepted(&request, 30_000, 9, [9; 16], false);
+                    let mut out = Vec::new();
+                    zk_server::proto::encode_connect_response(&mut out, &response);
+                    stream.write_all(&out).await.expect("ConnectResponse");
+                    for _ in 0..replies_per_connection {
+                        let Some(request) = frame(&mut stream).await else {
+                            return;
+                        };
+                        let xid = i32::from_be_bytes(request[..4].try_into().expect("xid"));
+                        let header = ReplyHeader {
+                            xid,
+                            zxid: 1,
+                            error_code: 0,
+                        };
+                        let mut out = Vec::new();
+                        zk_server::proto::encode_reply(&mut out, &header, &Response::Empty);
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[test]
+    fn reconnect_replaces_lost_connections_and_tracks_write_gaps() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            // The first server drops every connection after 40 replies (the setup session's
+            // 2 parents and 10 keys included); the second never does.
+            let flaky = answering_server(40).await;
+            let steady = answering_server(usize::MAX).await;
+            let config = BenchConfig {
+                hosts: vec![flaky.to_string(), steady.to_string()],
+                sessions: 2,
+                outstanding: 2,
+                mix: Mix::only(Operation::SetData),
+                keys: 10,
+                length: RunLength::Duration(Duration::from_millis(300)),
+                warmup: Duration::ZERO,
+                reconnect: true,
+                ..BenchConfig::default()
+            };
+            let report = run_async(config).await.expect("the run completes");
+            assert!(
+                report.sessions_lost.is_empty(),
+                "{:?}",
+                report.sessions_lost
+            );
+            assert!(report.to_json().contains("\"write_gaps\":{"));
+            let gaps = report.write_gaps.expect("--reconnect reports write gaps");
+            assert!(gaps.connection_losses >= 1, "{gaps:?}");
+            assert!(gaps.reconnects >= 1, "{gaps:?}");
+            assert!(gaps.successful_writes > 40, "{gaps:?}");
+            assert!(!gaps.loss_reasons.is_empty());
+        });
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use zk_server::proto::ErrorCode;
 
+use super::gaps::WriteGaps;
 use super::mix::Operation;
 use super::session::SetupSummary;
 use super::{BenchConfig, RunLength};
@@ -135,8 +136,11 @@ pub struct Report {
     pub errors: BTreeMap<i32, u64>,
     /// This process's CPU use during the measured window, when `/proc` tells it.
     pub client_cpu: Option<CpuUse>,
-    /// Why sessions ended early (empty when none did).
+    /// Why sessions ended early (empty when none did; with `--reconnect` a lost connection is
+    /// replaced and listed in [`Report::write_gaps`] instead).
     pub sessions_lost: Vec<String>,
+    /// `--reconnect` runs: pauses in successful writes, connection losses and reconnects.
+    pub write_gaps: Option<WriteGaps>,
 }
 
 impl Report {
@@ -250,6 +254,34 @@ impl Report {
         for reason in &self.sessions_lost {
             let _ = writeln!(out, "session lost: {reason}");
         }
+        if let Some(gaps) = &self.write_gaps {
+            let _ = writeln!(
+                out,
+                "reconnect: {} successful writes | {} connection(s) lost | {} reconnect(s), {} \
+                 failed attempt(s)",
+                gaps.successful_writes,
+                gaps.connection_losses,
+                gaps.reconnects,
+                gaps.reconnect_failures
+            );
+            for gap in &gaps.gaps {
+                let _ = writeln!(
+                    out,
+                    "write gap: {:.3} s from {} to {} ns since the epoch{}",
+                    gap.length().as_secs_f64(),
+                    gaps.unix_ns(gap.from),
+                    gaps.unix_ns(gap.to),
+                    if gap.open {
+                        " (writes had not resumed at the end)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for reason in &gaps.loss_reasons {
+                let _ = writeln!(out, "connection lost: {reason}");
+            }
+        }
         out
     }
 
@@ -338,9 +370,47 @@ impl Report {
             .iter()
             .map(|reason| json_string(reason))
             .collect();
-        let _ = write!(out, ",\"sessions_lost\":[{}]}}", lost.join(","));
+        let _ = write!(out, ",\"sessions_lost\":[{}]", lost.join(","));
+        if let Some(gaps) = &self.write_gaps {
+            write_gaps_json(&mut out, gaps);
+        }
+        out.push('}');
         out
     }
+}
+
+/// `,"write_gaps":{...}`: every kept gap with its ends in Unix nanoseconds.
+fn write_gaps_json(out: &mut String, gaps: &WriteGaps) {
+    let listed: Vec<String> = gaps
+        .gaps
+        .iter()
+        .map(|gap| {
+            format!(
+                "{{\"from_unix_ns\":{},\"to_unix_ns\":{},\"length_s\":{},\"open\":{}}}",
+                gaps.unix_ns(gap.from),
+                gaps.unix_ns(gap.to),
+                json_number(gap.length().as_secs_f64()),
+                gap.open
+            )
+        })
+        .collect();
+    let reasons: Vec<String> = gaps
+        .loss_reasons
+        .iter()
+        .map(|reason| json_string(reason))
+        .collect();
+    let _ = write!(
+        out,
+        ",\"write_gaps\":{{\"successful_writes\":{},\"connection_losses\":{},\"reconnects\":{},\
+         \"reconnect_failures\":{},\"longest_s\":{},\"gaps\":[{}],\"loss_reasons\":[{}]}}",
+        gaps.successful_writes,
+        gaps.connection_losses,
+        gaps.reconnects,
+        gaps.reconnect_failures,
+        json_number(gaps.longest().map_or(0.0, |gap| gap.length().as_secs_f64())),
+        listed.join(","),
+        reasons.join(",")
+    );
 }
 
 /// `"ops":..,"ops_per_s":..,"error_count":..,"latency_us":{...}` (no braces around).

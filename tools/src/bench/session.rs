@@ -9,13 +9,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use zk_server::proto::{ErrorCode, OpCode};
 
+use super::gaps::WriteGaps;
 use super::mix::{Mix, Operation};
 use super::random::Random;
 use super::wire::{
@@ -51,7 +53,8 @@ pub(crate) enum Stop {
     },
 }
 
-/// What every session of a run shares, read-only (but for the request counter).
+/// What every session of a run shares, read-only (but for the request counter and, with
+/// `--reconnect`, the write-gap tracker).
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) mix: Mix,
@@ -64,7 +67,26 @@ pub(crate) struct Plan {
     /// Requests sent at or after this instant are measured; earlier ones are warm-up.
     pub(crate) measure_from: Instant,
     pub(crate) stop: Stop,
+    /// `--reconnect`: where and how sessions open again after a lost connection.
+    pub(crate) reconnect: Option<Reconnect>,
 }
+
+/// How a `--reconnect` run replaces lost connections, and what it tracks.
+#[derive(Debug)]
+pub(crate) struct Reconnect {
+    /// Every `--hosts` address; a session tries the next one after its current one.
+    pub(crate) addresses: Vec<SocketAddr>,
+    /// Session timeout asked for, ms.
+    pub(crate) session_timeout_ms: i32,
+    /// Successful writes and connection losses of all sessions.
+    pub(crate) gaps: Mutex<WriteGaps>,
+}
+
+/// Pause after a failed attempt to open a session again (32 sessions retrying every 50 ms are
+/// about 640 connection attempts a second against servers that are electing a leader).
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+/// How long one attempt to open a session again may take.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Plan {
     /// Whether a session may send one more request now; `measured` says whether it would be
@@ -75,6 +97,26 @@ impl Plan {
             Stop::AfterOps { issued, limit } => {
                 !measured || issued.fetch_add(1, Ordering::Relaxed) < *limit
             }
+        }
+    }
+
+    /// Whether no more requests will be sent (for a session deciding whether to reconnect).
+    fn finished(&self, now: Instant) -> bool {
+        match &self.stop {
+            Stop::At(end) => now >= *end,
+            Stop::AfterOps { issued, limit } => issued.load(Ordering::Relaxed) >= *limit,
+        }
+    }
+
+    /// Runs `note` on the write-gap tracker, if this run has one.
+    fn note_gaps(&self, note: impl FnOnce(&mut WriteGaps)) {
+        if let Some(reconnect) = &self.reconnect {
+            // A poisoned lock only means another session panicked; its data are still usable.
+            let mut gaps = reconnect
+                .gaps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            note(&mut gaps);
         }
     }
 }
@@ -140,6 +182,11 @@ struct InFlight {
 
 /// Runs one benchmark session until the plan says stop and every reply is in. Returns what it
 /// measured and, unless the connection failed, the connection (for the caller to close).
+///
+/// With `--reconnect`, a failed connection is replaced: the session opens a new session on the
+/// next of `--hosts` after the one it lost (then the next, every [`RECONNECT_PAUSE`]) and goes
+/// on until the plan says stop. Requests in flight on the lost connection count as
+/// `ConnectionLoss`, as without it.
 pub(crate) async fn run(
     mut connection: Connection,
     plan: Arc<Plan>,
@@ -147,6 +194,54 @@ pub(crate) async fn run(
 ) -> (SessionStats, Option<Connection>) {
     let mut stats = SessionStats::new(&plan.mix);
     let mut random = Random::new(seed);
+    loop {
+        let address = connection.address();
+        let reason = match run_connection(connection, &plan, &mut random, &mut stats).await {
+            Ok(connection) => return (stats, Some(connection)),
+            Err(reason) => reason,
+        };
+        let Some(reconnect) = &plan.reconnect else {
+            stats.lost = Some(reason);
+            return (stats, None);
+        };
+        plan.note_gaps(|gaps| gaps.connection_lost(&format!("{address}: {reason}")));
+        let mut host = reconnect
+            .addresses
+            .iter()
+            .position(|candidate| *candidate == address)
+            .unwrap_or(0);
+        connection = loop {
+            if plan.finished(Instant::now()) {
+                return (stats, None);
+            }
+            host = (host + 1) % reconnect.addresses.len().max(1);
+            let Some(next) = reconnect.addresses.get(host) else {
+                stats.lost = Some(reason);
+                return (stats, None);
+            };
+            match Connection::open(*next, reconnect.session_timeout_ms, RECONNECT_TIMEOUT).await {
+                Ok(opened) => {
+                    plan.note_gaps(|gaps| gaps.reconnects += 1);
+                    break opened;
+                }
+                Err(_) => {
+                    plan.note_gaps(|gaps| gaps.reconnect_failures += 1);
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                }
+            }
+        };
+    }
+}
+
+/// [`run`] on one connection: `Ok(connection)` when the plan's end is reached with every reply
+/// in, `Err(reason)` when the connection failed (its measured requests in flight are counted
+/// as `ConnectionLoss` in `stats`).
+async fn run_connection(
+    mut connection: Connection,
+    plan: &Plan,
+    random: &mut Random,
+    stats: &mut SessionStats,
+) -> Result<Connection, String> {
     let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(plan.outstanding);
     let mut path = String::with_capacity(64);
     let mut payload = plan.payload.to_vec();
@@ -176,7 +271,7 @@ pub(crate) async fn run(
                         Operation::Create | Operation::SetData | Operation::Multi
                     )
                 {
-                    fill_distinct_payload(&mut payload, &mut random);
+                    fill_distinct_payload(&mut payload, random);
                 }
                 let xid = connection.next_xid();
                 let out = &mut connection.write_buffer;
@@ -224,11 +319,11 @@ pub(crate) async fn run(
                 });
             }
             if let Err(error) = connection.flush().await {
-                return lose(stats, &in_flight, format!("sending: {error}"));
+                return Err(lose(stats, &in_flight, format!("sending: {error}")));
             }
         }
         if in_flight.is_empty() {
-            return (stats, Some(connection));
+            return Ok(connection);
         }
         // Take every reply that has arrived; wait for more only if there was none.
         let mut answered = 0_usize;
@@ -238,23 +333,23 @@ pub(crate) async fn run(
                 Ok(None) if answered > 0 => break,
                 Ok(None) => {
                     if let Err(error) = connection.receive().await {
-                        return lose(stats, &in_flight, receive_failure(&error));
+                        return Err(lose(stats, &in_flight, receive_failure(&error)));
                     }
                     continue;
                 }
-                Err(error) => return lose(stats, &in_flight, error.to_string()),
+                Err(error) => return Err(lose(stats, &in_flight, error.to_string())),
             };
             answered += 1;
             let Some(request) = in_flight.pop_front() else {
                 let detail = format!("reply with xid {} to no request", reply.xid);
-                return lose(stats, &in_flight, detail);
+                return Err(lose(stats, &in_flight, detail));
             };
             if reply.xid != request.xid {
                 let detail = format!(
                     "reply with xid {} while xid {} was the oldest in flight",
                     reply.xid, request.xid
                 );
-                return lose(stats, &in_flight, detail);
+                return Err(lose(stats, &in_flight, detail));
             }
             if request.operation == Operation::Create {
                 creates_answered += 1;
@@ -266,7 +361,7 @@ pub(crate) async fn run(
             if error_code == 0 && request.operation == Operation::Multi {
                 match multi_error_code(connection.body(&reply.body)) {
                     Ok(code) => error_code = code,
-                    Err(detail) => return lose(stats, &in_flight, detail),
+                    Err(detail) => return Err(lose(stats, &in_flight, detail)),
                 }
             }
             let completed = connection.last_receive();
@@ -278,19 +373,17 @@ pub(crate) async fn run(
             if error_code != 0 {
                 *stats.errors.entry(error_code).or_default() += 1;
                 stats.errors_by_operation[request.operation.index()] += 1;
+            } else if request.operation.is_write() {
+                plan.note_gaps(|gaps| gaps.write_succeeded(completed));
             }
             stats.last_completion = Some(completed);
         }
     }
 }
 
-/// Ends a session whose connection failed: its measured requests in flight count as
-/// `ConnectionLoss`, as a ZooKeeper client would report them.
-fn lose(
-    mut stats: SessionStats,
-    in_flight: &VecDeque<InFlight>,
-    reason: String,
-) -> (SessionStats, Option<Connection>) {
+/// Counts the measured requests in flight on a failed connection as `ConnectionLoss`, as a
+/// ZooKeeper client would report them; returns `reason`.
+fn lose(stats: &mut SessionStats, in_flight: &VecDeque<InFlight>, reason: String) -> String {
     for request in in_flight.iter().filter(|request| request.measured) {
         *stats
             .errors
@@ -298,8 +391,7 @@ fn lose(
             .or_default() += 1;
         stats.errors_by_operation[request.operation.index()] += 1;
     }
-    stats.lost = Some(reason);
-    (stats, None)
+    reason
 }
 
 fn receive_failure(error: &io::Error) -> String {
