@@ -222,21 +222,9 @@ impl Server {
         let Some(sender) = sender else {
             return Err(SubmitError::Log(zk_engine::Error::Closed));
         };
-        let authorize = |acl: &[zk_engine::txn::Acl], perm: i32| {
-            identity.is_none_or(|identity| identity.allows(acl, perm))
-        };
         let mut prepare = self.lock_prepare();
         let zxid = Zxid(prepare.last_zxid.0 + 1);
-        let header = TxnHeader {
-            session_id,
-            cxid,
-            zxid,
-            time_ms: now_ms(),
-        };
-        let txn = {
-            let tree = self.tree();
-            prepare.pending.prepare(&tree, header, request, &authorize)
-        };
+        let txn = self.prepare_txn(&mut prepare, zxid, session_id, cxid, request, identity);
         let bytes = zk_engine::txn::encode(&txn);
         let encoded_len = bytes.len();
         let callback_txn = txn;
@@ -292,22 +280,32 @@ impl Server {
         request: &WriteRequest,
         identity: Option<&Identity>,
     ) -> Txn {
+        let mut prepare = self.lock_prepare();
+        self.prepare_txn(&mut prepare, zxid, session_id, cxid, request, identity)
+    }
+
+    /// Checks a write against the tree and the outstanding changes, with `identity`'s
+    /// permissions, and makes it transaction `zxid` (an error transaction when it fails).
+    fn prepare_txn(
+        &self,
+        prepare: &mut PrepareState,
+        zxid: Zxid,
+        session_id: i64,
+        cxid: i32,
+        request: &WriteRequest,
+        identity: Option<&Identity>,
+    ) -> Txn {
         let authorize = |acl: &[zk_engine::txn::Acl], perm: i32| {
             identity.is_none_or(|identity| identity.allows(acl, perm))
         };
-        let mut prepare = self.lock_prepare();
         let header = TxnHeader {
             session_id,
             cxid,
             zxid,
             time_ms: now_ms(),
         };
-        let txn = {
-            let tree = self.tree();
-            prepare.pending.prepare(&tree, header, request, &authorize)
-        };
-        prepare.last_zxid = zxid;
-        txn
+        let tree = self.tree();
+        prepare.pending.prepare(&tree, header, request, &authorize)
     }
 
     /// Ensemble: hands a committed transaction to the apply thread.

@@ -664,40 +664,39 @@ impl Replication {
             }
         );
         self.transport.send(link, preamble);
-        if after >= upto {
-            return;
-        }
-        let records = match log.read_from(Zxid(after.0 + 1)) {
-            Ok(records) => records,
-            Err(err) => {
+        if after < upto {
+            if let Err(err) = self.stream_log(server, link, after, upto) {
                 log::error!(
                     "cannot read the log to sync server {}: {err}",
                     link.follower
                 );
                 self.transport.close_link(link);
-                return;
-            }
-        };
-        for record in records {
-            match record {
-                Ok(record) if record.zxid <= upto => self.transport.send(
-                    link,
-                    Message::Proposal {
-                        zxid: record.zxid,
-                        data: record.payload.into(),
-                    },
-                ),
-                Ok(_) => break,
-                Err(err) => {
-                    log::error!(
-                        "cannot read the log to sync server {}: {err}",
-                        link.follower
-                    );
-                    self.transport.close_link(link);
-                    return;
-                }
             }
         }
+    }
+
+    /// Sends the logged proposals after `after` up to `upto` on `link`.
+    fn stream_log(
+        &self,
+        server: &Server,
+        link: LinkId,
+        after: Zxid,
+        upto: Zxid,
+    ) -> zk_engine::Result<()> {
+        for record in server.log().read_from(Zxid(after.0 + 1))? {
+            let record = record?;
+            if record.zxid > upto {
+                break;
+            }
+            self.transport.send(
+                link,
+                Message::Proposal {
+                    zxid: record.zxid,
+                    data: record.payload.into(),
+                },
+            );
+        }
+        Ok(())
     }
 
     fn role_changed(
