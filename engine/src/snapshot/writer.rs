@@ -1,11 +1,13 @@
 //! Writing a fuzzy snapshot while transactions keep being applied.
 //!
 //! The walk is depth-first and resumable: a stack of paths still to visit. Each chunk takes the
-//! tree's read lock, visits at most [`SnapshotOptions::chunk_nodes`] paths and copies at most
-//! about [`SnapshotOptions::chunk_bytes`] (encoding each node
-//! it finds and pushing its children's paths as they are at that moment; a path whose node has
-//! vanished since it was pushed is skipped), and releases the lock. Compression and file writes
-//! happen outside the lock, so the applying thread waits at most one chunk's copying.
+//! tree's read lock, visits at most [`SnapshotOptions::chunk_nodes`] paths, copies at most
+//! about [`SnapshotOptions::chunk_bytes`] and runs for at most about [`MAX_CHUNK_HOLD`] (encoding
+//! each node it finds and pushing its children's paths as they are at that moment; a path whose
+//! node has vanished since it was pushed is skipped), and releases the lock. Compression and file
+//! writes happen outside the lock, so the applying thread waits at most one chunk's copying. The
+//! time bound is what keeps a hold short on a busy machine, where the same number of nodes can
+//! take several times longer to copy.
 //!
 //! ACL lists are written inline with ids local to the file (FORMAT.md 8.3): the tree's own ids
 //! may be freed and reused while the walk runs, so the writer keys its ids by the list itself and
@@ -14,7 +16,9 @@
 //!
 //! The file is written as `snap.<start_zxid>.tmp`, synced, renamed to its final name, and the
 //! directory synced: a snapshot that is listed is complete. A writer dropped before
-//! [`SnapshotWriter::finish`] removes its temporary file.
+//! [`SnapshotWriter::finish`] removes its temporary file. As the file grows, the writeback of each
+//! [`WRITEBACK_LEN`] is started and every [`SYNC_LEN`] is synced, so that the final sync does not
+//! hand the disk tens of MiB at once while the transaction log waits for its own `fdatasync`.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -30,15 +34,31 @@ use super::header::{
 };
 use super::{snapshot_file_name, sync_dir, temporary_file_name};
 use crate::error::{Error, Result};
+use crate::storage::file::start_writeback;
 use crate::tree::{DataTree, NodeRef};
 use crate::txn::Acl;
 use crate::zxid::Zxid;
 
+/// The longest a chunk of the walk keeps the read lock, give or take the copying of
+/// [`HOLD_CHECK_NODES`] nodes (and any time the thread is not scheduled).
+pub const MAX_CHUNK_HOLD: Duration = Duration::from_micros(500);
+
+/// The chunk's clock is read after every this many nodes.
+const HOLD_CHECK_NODES: usize = 16;
+
+/// The writeback of the file is started each time this many bytes were written since the last
+/// start (`sync_file_range`, a hint).
+const WRITEBACK_LEN: u64 = 1 << 20;
+
+/// The file is synced (`fdatasync`) each time this many bytes were written since the last sync.
+const SYNC_LEN: u64 = 4 << 20;
+
 /// How a snapshot is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotOptions {
-    /// Paths visited per read-lock hold, at most. Default: 1000 (well under a millisecond of
-    /// copying on small nodes, see the README's benches).
+    /// Paths visited per read-lock hold, at most (a hold also ends after about
+    /// [`MAX_CHUNK_HOLD`]). Default: 1000 (well under a millisecond of copying on small nodes,
+    /// see the README's benches).
     pub chunk_nodes: usize,
     /// Bytes copied per read-lock hold, at most (a chunk ends after the node that crosses it),
     /// so that large nodes do not stretch a hold. Default: 1 MiB.
@@ -166,6 +186,9 @@ pub struct SnapshotWriter {
     compressed: Vec<u8>,
     file_crc: crc32fast::Hasher,
     file_len: u64,
+    /// How much of the file has had its writeback started, and how much was synced.
+    written_back: u64,
+    synced: u64,
     blocks: u32,
     body_len: u64,
     nodes: u64,
@@ -239,6 +262,8 @@ impl SnapshotWriter {
             compressed: Vec::new(),
             file_crc: crc32fast::Hasher::new(),
             file_len: 0,
+            written_back: 0,
+            synced: 0,
             blocks: 0,
             body_len: 0,
             nodes: 0,
@@ -274,8 +299,9 @@ impl SnapshotWriter {
         self.stack.is_empty()
     }
 
-    /// Visits up to `chunk_nodes` paths under one read lock, then writes the full blocks.
-    /// Returns whether the walk is done.
+    /// Visits up to `chunk_nodes` paths under one read lock (fewer when `chunk_bytes` or
+    /// [`MAX_CHUNK_HOLD`] is reached first), then writes the full blocks. Returns whether the
+    /// walk is done.
     pub fn write_chunk(&mut self, tree: &RwLock<DataTree>) -> Result<bool> {
         if self.stack.is_empty() {
             return Ok(true);
@@ -284,8 +310,14 @@ impl SnapshotWriter {
             let tree = read_tree(tree);
             let held = Instant::now();
             let byte_limit = self.body.len().saturating_add(self.options.chunk_bytes);
-            for _ in 0..self.options.chunk_nodes {
+            for visited in 0..self.options.chunk_nodes {
                 if self.body.len() >= byte_limit {
+                    break;
+                }
+                if visited > 0
+                    && visited % HOLD_CHECK_NODES == 0
+                    && held.elapsed() >= MAX_CHUNK_HOLD
+                {
                     break;
                 }
                 let Some(path) = self.stack.pop() else {
@@ -389,6 +421,29 @@ impl SnapshotWriter {
             start = end;
         }
         self.body.drain(..start);
+        self.push_out()
+    }
+
+    /// Starts the writeback of what was written since the last call once that is at least
+    /// [`WRITEBACK_LEN`], and syncs once [`SYNC_LEN`] was written since the last sync (module doc).
+    fn push_out(&mut self) -> Result<()> {
+        if self.file_len - self.written_back < WRITEBACK_LEN {
+            return Ok(());
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(Error::Closed);
+        };
+        file.flush()
+            .map_err(|e| Error::io("write", &self.temporary_path, e))?;
+        let file = file.get_ref();
+        start_writeback(file, self.written_back, self.file_len - self.written_back)
+            .map_err(|e| Error::io("start the writeback of", &self.temporary_path, e))?;
+        self.written_back = self.file_len;
+        if self.file_len - self.synced >= SYNC_LEN {
+            file.sync_data()
+                .map_err(|e| Error::io("fdatasync", &self.temporary_path, e))?;
+            self.synced = self.file_len;
+        }
         Ok(())
     }
 
