@@ -10,7 +10,7 @@
 //! ACL expansion (`fixupACL`: `auth` ids, scheme validation) are the server's: requests arrive
 //! here with their final ACLs, and permission checks go through the `authorize` callback.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::error::TreeError;
@@ -113,6 +113,9 @@ struct ChangeRecord {
 #[derive(Debug, Default)]
 pub struct PendingChanges {
     records: HashMap<String, ChangeRecord>,
+    /// Every record set, by zxid (non-decreasing): what `applied` may forget, oldest first,
+    /// without scanning every outstanding change.
+    order: VecDeque<(Zxid, String)>,
     /// While a multi is prepared: the records it replaced, to restore if it fails.
     journal: Option<Vec<(String, Option<ChangeRecord>)>>,
 }
@@ -158,12 +161,29 @@ impl PendingChanges {
 
     /// Forgets the changes of every transaction up to `zxid`, which the tree has now applied.
     pub fn applied(&mut self, zxid: Zxid) {
-        self.records.retain(|_, record| record.zxid > zxid);
+        while self
+            .order
+            .front()
+            .is_some_and(|(set_by, _)| *set_by <= zxid)
+        {
+            let Some((_, path)) = self.order.pop_front() else {
+                break;
+            };
+            // A later transaction may have set the path again: its record stays.
+            if self
+                .records
+                .get(&path)
+                .is_some_and(|record| record.zxid <= zxid)
+            {
+                self.records.remove(&path);
+            }
+        }
     }
 
     /// Forgets every pending change (e.g. after a leader change).
     pub fn clear(&mut self) {
         self.records.clear();
+        self.order.clear();
     }
 
     /// The node at `path` as it will be once the prepared transactions are applied.
@@ -190,6 +210,8 @@ impl PendingChanges {
     }
 
     fn set(&mut self, path: &str, zxid: Zxid, node: Option<NodeInfo>) {
+        debug_assert!(self.order.back().is_none_or(|(last, _)| *last <= zxid));
+        self.order.push_back((zxid, path.to_owned()));
         let previous = self
             .records
             .insert(path.to_owned(), ChangeRecord { zxid, node });
@@ -477,4 +499,48 @@ fn parent_for_delete(path: &str) -> Result<&str, TreeError> {
     }
     let (parent, _) = split_parent(path).ok_or(TreeError::BadArguments)?;
     Ok(parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `applied` forgets exactly what a scan of every record (`retain(zxid > applied)`) would,
+    /// over random sets, re-sets of the same paths, and applied points.
+    #[test]
+    fn applied_forgets_what_a_full_scan_would() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..50 {
+            let mut pending = PendingChanges::new();
+            let mut reference: HashMap<String, Zxid> = HashMap::new();
+            let mut zxid = 0u64;
+            let mut applied = 0u64;
+            for _ in 0..400 {
+                if next(3) == 0 && applied < zxid {
+                    applied += 1 + next(zxid - applied);
+                    pending.applied(Zxid(applied));
+                    reference.retain(|_, set_by| set_by.0 > applied);
+                } else {
+                    zxid += 1;
+                    for _ in 0..=next(3) {
+                        let path = format!("/p{}", next(20));
+                        pending.set(&path, Zxid(zxid), None);
+                        reference.insert(path, Zxid(zxid));
+                    }
+                }
+                let records: HashMap<String, Zxid> = pending
+                    .records
+                    .iter()
+                    .map(|(path, record)| (path.clone(), record.zxid))
+                    .collect();
+                assert_eq!(records, reference);
+            }
+        }
+    }
 }
