@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use zk_server::proto::OpCode;
 
-use super::report::{json_number, json_string, LatencySummary};
+use super::report::{json_number, json_string, latency_json, LatencySummary};
 use super::session::new_histogram;
 use super::wire::{encode_read, Connection};
 use super::BenchError;
@@ -66,24 +66,17 @@ pub struct RawFsyncReport {
 impl RawFsyncReport {
     /// One JSON object: `{"raw_fsync":{...,"latency_us":{...}}}`.
     pub fn to_json(&self) -> String {
-        let latency = &self.latency;
         let mut out = String::new();
         let _ = write!(
             out,
             "{{\"raw_fsync\":{{\"dir\":{},\"record_bytes\":{},\"file_bytes\":{},\"count\":{},\
-             \"elapsed_s\":{},\"latency_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{},\
-             \"p99_9\":{},\"max\":{}}}}}}}",
+             \"elapsed_s\":{},\"latency_us\":{}}}}}",
             json_string(&self.config.dir.display().to_string()),
             self.config.record_bytes,
             self.config.file_bytes,
             self.config.count,
             json_number(self.elapsed.as_secs_f64()),
-            json_number(latency.mean_us),
-            json_number(latency.p50_us),
-            json_number(latency.p90_us),
-            json_number(latency.p99_us),
-            json_number(latency.p999_us),
-            json_number(latency.max_us),
+            latency_json(&self.latency),
         );
         out
     }

@@ -415,21 +415,27 @@ fn write_gaps_json(out: &mut String, gaps: &WriteGaps) {
 
 /// `"ops":..,"ops_per_s":..,"error_count":..,"latency_us":{...}` (no braces around).
 fn write_summary_fields(out: &mut String, summary: &OperationSummary) {
-    let latency = &summary.latency;
     let _ = write!(
         out,
-        "\"ops\":{},\"ops_per_s\":{},\"error_count\":{},\"latency_us\":{{\"mean\":{},\"p50\":{},\"p90\":{},\
-         \"p99\":{},\"p99_9\":{},\"max\":{}}}",
+        "\"ops\":{},\"ops_per_s\":{},\"error_count\":{},\"latency_us\":{}",
         summary.ops,
         json_number(summary.ops_per_second),
         summary.errors,
+        latency_json(&summary.latency),
+    );
+}
+
+/// `{"mean":..,"p50":..,"p90":..,"p99":..,"p99_9":..,"max":..}`, in microseconds.
+pub(crate) fn latency_json(latency: &LatencySummary) -> String {
+    format!(
+        "{{\"mean\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"p99_9\":{},\"max\":{}}}",
         json_number(latency.mean_us),
         json_number(latency.p50_us),
         json_number(latency.p90_us),
         json_number(latency.p99_us),
         json_number(latency.p999_us),
         json_number(latency.max_us),
-    );
+    )
 }
 
 /// A JSON number with at most 3 decimals; non-finite values (never produced) become 0.
