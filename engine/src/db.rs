@@ -252,13 +252,6 @@ fn write_lock(tree: &RwLock<DataTree>) -> std::sync::RwLockWriteGuard<'_, DataTr
     tree.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The end zxid in a snapshot's trailer, if the file reads as a snapshot.
-fn load_summary(path: &Path) -> Option<Zxid> {
-    crate::snapshot::verify_snapshot(path)
-        .ok()
-        .map(|summary| summary.trailer.end_zxid)
-}
-
 /// Writes `bytes` to `path` and makes them durable.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -272,6 +265,8 @@ type Worker = Option<JoinHandle<Result<SnapshotInfo>>>;
 
 struct Inner {
     config: DatabaseConfig,
+    /// The end zxid of the snapshot recovery used at open.
+    recovered_snapshot_end: Zxid,
     tree: Arc<RwLock<DataTree>>,
     log: Arc<TxnLog>,
     snapshot_dir: PathBuf,
@@ -430,6 +425,10 @@ impl Database {
         let (log, log_report) = TxnLog::open_path(&config.log_dir, config.log.clone())?;
         let removed_temporary = remove_temporary_files(&config.snapshot_dir)?;
         let recovered = recover(&config, &log, &log_report)?;
+        let recovered_snapshot_end = recovered
+            .snapshot
+            .as_ref()
+            .map_or(Zxid::NONE, |summary| summary.trailer.end_zxid);
         let report = OpenReport {
             snapshot: recovered.snapshot,
             skipped_snapshots: recovered.skipped,
@@ -451,6 +450,7 @@ impl Database {
         let database = Database {
             inner: Arc::new(Inner {
                 config: config.clone(),
+                recovered_snapshot_end,
                 tree: Arc::new(RwLock::new(recovered.tree)),
                 log: Arc::new(log),
                 snapshot_dir: config.snapshot_dir.clone(),
@@ -574,16 +574,11 @@ impl Database {
         }
     }
 
-    /// The zxid the newest snapshot's state reaches (its end zxid), or `Zxid::NONE` with no
-    /// snapshot: replication cannot truncate this server's history below it.
-    pub fn newest_snapshot_end(&self) -> Zxid {
-        let Ok(snapshots) = list_snapshots(&self.inner.snapshot_dir) else {
-            return Zxid::NONE;
-        };
-        snapshots
-            .iter()
-            .find_map(|file| load_summary(&file.path))
-            .unwrap_or(Zxid::NONE)
+    /// The end zxid of the snapshot recovery used when the database opened (`Zxid::NONE` when
+    /// it replayed the log from the start): replication cannot truncate this server's history
+    /// below it.
+    pub fn recovered_snapshot_end(&self) -> Zxid {
+        self.inner.recovered_snapshot_end
     }
 
     /// Replication (a follower told to drop what the leader does not have): removes every log

@@ -551,9 +551,14 @@ fn install_snapshot_replaces_a_followers_state() {
     assert_eq!(follower.install_snapshot(&bytes).unwrap(), zxid);
     assert_same_tree(&follower.tree().read().unwrap(), &leader_writes.reference);
     assert_eq!(follower.log().last_zxid(), Zxid::NONE);
-    assert_eq!(follower.newest_snapshot_end(), zxid);
+    let newest = &list_snapshots(&follower_config.snapshot_dir).unwrap()[0];
+    let summary = zk_engine::snapshot::verify_snapshot(&newest.path).unwrap();
+    assert_eq!(summary.trailer.end_zxid, zxid);
     // The leader's next transactions follow on the follower's empty log.
     leader_writes.write(&follower, 20);
     follower.close().unwrap();
     reopen_same(&follower_config, &leader_writes.reference);
+    let (reopened, _) = open(&follower_config);
+    assert_eq!(reopened.recovered_snapshot_end(), zxid);
+    reopened.close().unwrap();
 }

@@ -166,7 +166,7 @@ impl Replication {
         let config = &server.config;
         let (my_id, peers) = members(config)?;
         let epochs = epoch_file::load(&config.data_dir)?;
-        let base = server.database().newest_snapshot_end();
+        let base = server.database().recovered_snapshot_end();
         let mut zxids = Vec::new();
         for record in server.log().read_from(Zxid(base.0.saturating_add(1)))? {
             zxids.push(record?.zxid);
