@@ -20,7 +20,7 @@ use super::header::{
     SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_TRAILER_LEN,
 };
 use crate::error::{Error, Result};
-use crate::tree::DataTree;
+use crate::tree::{DataTree, RestoreCursor};
 use crate::txn::Acl;
 use crate::zxid::Zxid;
 
@@ -455,9 +455,25 @@ pub struct LoadedSnapshot {
 struct Loader {
     tree: DataTree,
     acls: HashMap<u32, Arc<[Acl]>>,
+    cursor: RestoreCursor,
 }
 
+/// The fewest body bytes a node section takes (tag, path length, data length, ACL id, stat),
+/// which bounds the nodes a body can hold whatever its trailer claims.
+const MIN_NODE_SECTION_LEN: u64 = 1 + 4 + 4 + 4 + 60;
+
 impl SnapshotVisitor for Loader {
+    fn begin(
+        &mut self,
+        _header: &SnapshotHeader,
+        trailer: &SnapshotTrailer,
+    ) -> Result<(), VisitError> {
+        let nodes = trailer.nodes.min(trailer.body_len / MIN_NODE_SECTION_LEN);
+        self.tree
+            .reserve_nodes(usize::try_from(nodes).unwrap_or(usize::MAX));
+        Ok(())
+    }
+
     fn session(&mut self, session_id: i64, timeout_ms: i32) -> Result<(), VisitError> {
         self.tree.restore_session(session_id, timeout_ms);
         Ok(())
@@ -473,7 +489,7 @@ impl SnapshotVisitor for Loader {
             VisitError::Invalid(format!("node {} uses an undefined ACL list", node.path))
         })?;
         self.tree
-            .restore_node(node.path, node.data, acl, node.stat)
+            .restore_node_with(&mut self.cursor, node.path, node.data, acl, node.stat)
             .map_err(|e| {
                 VisitError::Invalid(format!(
                     "node {} cannot be restored ({e}): its parent must come before it",
@@ -512,6 +528,7 @@ pub fn load_snapshot_from<R: Read + Seek>(
     let mut loader = Loader {
         tree: DataTree::new(),
         acls: HashMap::new(),
+        cursor: RestoreCursor::default(),
     };
     let summary = read_snapshot_from(source, file_len, path, &mut loader)?;
     Ok(LoadedSnapshot {

@@ -24,6 +24,7 @@ mod error;
 mod node;
 mod path;
 pub mod prepare;
+mod restore;
 mod sessions;
 
 use std::collections::{BTreeSet, HashMap};
@@ -34,6 +35,7 @@ pub use digest::{node_digest, DIGEST_VERSION, EXCLUDED_SUBTREE};
 pub use error::{code, TreeError};
 pub use node::{Stat, StatPersisted};
 pub use path::{sequential_suffix, split_parent, validate_path};
+pub use restore::RestoreCursor;
 pub use sessions::SessionTable;
 
 use crate::txn::{Acl, CreateMode, CreateTxn, Txn, TxnBody, TxnHeader};
@@ -551,46 +553,7 @@ impl DataTree {
         }
     }
 
-    // ----- restoring (snapshot load) -----
-
-    /// Puts a node read from a snapshot in place: replaces the node at `path` if there is one
-    /// (the root and `/zookeeper` nodes), otherwise adds it under its parent, which must exist.
-    pub fn restore_node(
-        &mut self,
-        path: &str,
-        data: Option<&[u8]>,
-        acl: &[Acl],
-        stat: StatPersisted,
-    ) -> Result<(), TreeError> {
-        if let Some(id) = self.nodes.lookup(path) {
-            let old_owner = self
-                .nodes
-                .get(id)
-                .map(|n| n.stat_persisted().ephemeral_owner);
-            if let Some(owner) = old_owner {
-                self.unindex_type(id, owner);
-            }
-            let new_acl = self.acls.acquire(acl);
-            let mut old_acl = None;
-            self.change_node(id, path, |node| {
-                node.set_data(data);
-                node.set_stat(&stat);
-                old_acl = Some(std::mem::replace(&mut node.acl, new_acl));
-            });
-            if let Some(old_acl) = old_acl {
-                self.acls.release(old_acl);
-            }
-            self.index_type(id, stat.ephemeral_owner);
-            return Ok(());
-        }
-        let (parent_path, name) = split_parent(path).ok_or(TreeError::BadArguments)?;
-        if name.is_empty() {
-            return Err(TreeError::BadArguments);
-        }
-        let parent = self.nodes.lookup(parent_path).ok_or(TreeError::NoNode)?;
-        self.add_node(parent, path, name, data, acl, stat);
-        Ok(())
-    }
+    // ----- restoring (snapshot load): see `restore.rs` -----
 
     /// Records an open session read from a snapshot.
     pub fn restore_session(&mut self, session_id: i64, timeout_ms: i32) {
@@ -1008,6 +971,19 @@ impl DataTree {
         stat: StatPersisted,
     ) -> u32 {
         let acl = self.acls.acquire(acl);
+        self.add_node_with_acl(parent, path, name, data, acl, stat)
+    }
+
+    /// [`DataTree::add_node`] with a reference to its ACL list already taken (`acl`).
+    fn add_node_with_acl(
+        &mut self,
+        parent: u32,
+        path: &str,
+        name: &str,
+        data: Option<&[u8]>,
+        acl: u32,
+        stat: StatPersisted,
+    ) -> u32 {
         let id = self.nodes.insert(parent, name, data, acl, &stat);
         self.index_type(id, stat.ephemeral_owner);
         self.digest = self

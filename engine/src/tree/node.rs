@@ -258,6 +258,14 @@ impl NodeStore {
         }
     }
 
+    /// Makes room for `nodes` more nodes in the arena and the index, if memory allows: it is
+    /// only a hint, so a count that cannot be had is ignored instead of aborting.
+    pub(crate) fn reserve(&mut self, nodes: usize) {
+        if self.slots.try_reserve(nodes).is_ok() && self.index.try_reserve(nodes).is_err() {
+            self.slots.shrink_to(self.slots.len());
+        }
+    }
+
     /// Number of nodes, the root included.
     pub(crate) fn len(&self) -> usize {
         self.len
