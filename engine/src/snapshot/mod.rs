@@ -17,6 +17,7 @@
 //! [`DataTree::replay`]: crate::tree::DataTree::replay
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod blocks;
 mod body;
 mod header;
 pub mod reader;

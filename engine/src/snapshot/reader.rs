@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::blocks::for_each_block;
 use super::body::{parse_section, Parsed, Section, SnapshotNode};
 use super::header::{
-    BlockHeader, HeaderError, SnapshotHeader, SnapshotTrailer, BLOCK_HEADER_LEN, MAX_BLOCK_LEN,
-    SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_TRAILER_LEN,
+    HeaderError, SnapshotHeader, SnapshotTrailer, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN,
+    SNAPSHOT_TRAILER_LEN,
 };
 use crate::error::{Error, Result};
 use crate::tree::{DataTree, RestoreCursor};
@@ -147,7 +148,7 @@ pub fn read_snapshot(path: &Path, visitor: &mut dyn SnapshotVisitor) -> Result<S
 
 /// [`read_snapshot`] over any seekable source of `file_len` bytes (e.g. a `Cursor` over bytes in
 /// memory, for fuzzing); `path` only names the source in errors.
-pub fn read_snapshot_from<R: Read + Seek>(
+pub fn read_snapshot_from<R: Read + Seek + Send>(
     mut file: R,
     file_len: u64,
     path: &Path,
@@ -184,12 +185,6 @@ pub fn read_snapshot_from<R: Read + Seek>(
         .map_err(|e| Error::io("seek in the snapshot", path, e))?;
     visit(&place, visitor.begin(&header, &trailer))?;
 
-    let mut file_crc = crc32fast::Hasher::new();
-    file_crc.update(&raw_header);
-    let mut decompressor = zstd::bulk::Decompressor::new()
-        .map_err(|e| Error::io("start the zstd decompressor for", path, e))?;
-    let mut compressed = Vec::new();
-    let mut content = Vec::new();
     let mut body = BodyState {
         produced: 0,
         consumed: 0,
@@ -201,86 +196,20 @@ pub fn read_snapshot_from<R: Read + Seek>(
         sessions: 0,
         acl_ids: std::collections::HashSet::new(),
     };
-    let mut offset = SNAPSHOT_HEADER_LEN as u64;
-    let mut blocks: u64 = 0;
-    while offset < trailer_offset {
-        place.offset = offset;
-        if trailer_offset - offset < BLOCK_HEADER_LEN as u64 {
-            return Err(place.corrupt("a block header runs into the trailer"));
-        }
-        let mut raw_block_header = [0u8; BLOCK_HEADER_LEN];
-        read_exact(&mut file, &mut raw_block_header, path)?;
-        let block = BlockHeader::decode(&raw_block_header)
-            .ok_or_else(|| place.corrupt("short block header"))?;
-        let frame_offset = offset + BLOCK_HEADER_LEN as u64;
-        let compressed_len = u64::from(block.compressed_len);
-        if compressed_len > trailer_offset - frame_offset {
-            return Err(place.corrupt(format!(
-                "block of {compressed_len} compressed bytes runs past the trailer"
-            )));
-        }
-        // zstd never makes a block larger than this: a longer one is damaged, and this bounds
-        // the allocation below whatever the file's size.
-        let compressed_max = zstd::zstd_safe::compress_bound(MAX_BLOCK_LEN) as u64;
-        if compressed_len > compressed_max {
-            return Err(place.corrupt(format!(
-                "block of {compressed_len} compressed bytes exceeds zstd's bound of \
-                 {compressed_max}"
-            )));
-        }
-        let uncompressed_len = block.uncompressed_len as usize;
-        if uncompressed_len > MAX_BLOCK_LEN {
-            return Err(place.corrupt(format!(
-                "block of {uncompressed_len} uncompressed bytes exceeds the limit of \
-                 {MAX_BLOCK_LEN}"
-            )));
-        }
-        if u64::from(block.uncompressed_len) > trailer.body_len.saturating_sub(body.produced) {
-            return Err(place.corrupt(format!(
-                "block of {uncompressed_len} bytes runs past the body length {} of the trailer",
-                trailer.body_len
-            )));
-        }
-        compressed.clear();
-        compressed.resize(block.compressed_len as usize, 0);
-        read_exact(&mut file, &mut compressed, path)?;
-        let crc = crc32fast::hash(&compressed);
-        if crc != block.crc {
-            return Err(place.corrupt(format!(
-                "block checksum mismatch (stored {:08x}, computed {crc:08x})",
-                block.crc
-            )));
-        }
-        content.clear();
-        content.reserve(uncompressed_len);
-        let decompressed = decompressor
-            .decompress_to_buffer(&compressed, &mut content)
-            .map_err(|e| place.corrupt(format!("block does not decompress: {e}")))?;
-        if decompressed != uncompressed_len || content.len() != uncompressed_len {
-            return Err(place.corrupt(format!(
-                "block decompresses to {decompressed} bytes, its header says {uncompressed_len}"
-            )));
-        }
-        let content_crc = crc32fast::hash(&content);
-        if content_crc != block.content_crc {
-            return Err(place.corrupt(format!(
-                "block content checksum mismatch (stored {:08x}, computed {content_crc:08x})",
-                block.content_crc
-            )));
-        }
-        file_crc.update(&raw_block_header);
-        file_crc.update(&compressed);
-        body.produced += u64::from(block.uncompressed_len);
-        blocks += 1;
-        feed(&mut body, &content, &trailer, &place, visitor)?;
-        offset = frame_offset + compressed_len;
-    }
+    let read = for_each_block(file, path, &raw_header, &trailer, trailer_offset, |block| {
+        let place = Place {
+            path,
+            offset: block.offset,
+        };
+        body.produced += block.content.len() as u64;
+        feed(&mut body, &block.content, &trailer, &place, visitor)
+    })?;
+    let blocks = read.blocks;
     place.offset = trailer_offset;
-    let file_crc = file_crc.finalize();
-    if file_crc != trailer.file_crc {
+    if read.file_crc != trailer.file_crc {
         return Err(place.corrupt(format!(
-            "whole-file checksum mismatch (stored {:08x}, computed {file_crc:08x})",
-            trailer.file_crc
+            "whole-file checksum mismatch (stored {:08x}, computed {:08x})",
+            trailer.file_crc, read.file_crc
         )));
     }
     let mut mismatches = Vec::new();
@@ -519,7 +448,7 @@ pub fn load_snapshot(path: &Path) -> Result<LoadedSnapshot> {
 
 /// [`load_snapshot`] over any seekable source of `file_len` bytes; `path` only names it in
 /// errors.
-pub fn load_snapshot_from<R: Read + Seek>(
+pub fn load_snapshot_from<R: Read + Seek + Send>(
     source: R,
     file_len: u64,
     path: &Path,

@@ -40,7 +40,7 @@ pub use sessions::SessionTable;
 
 use crate::txn::{Acl, CreateMode, CreateTxn, Txn, TxnBody, TxnHeader};
 use crate::zxid::Zxid;
-use node::{Node, NodeStore, ROOT};
+use node::{ChildKey, Node, NodeStore, ROOT};
 
 /// `ephemeralOwner` of a container node (ZooKeeper's `EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
@@ -971,25 +971,33 @@ impl DataTree {
         stat: StatPersisted,
     ) -> u32 {
         let acl = self.acls.acquire(acl);
-        self.add_node_with_acl(parent, path, name, data, acl, stat)
+        let id = self.nodes.insert(parent, name, data, acl, &stat);
+        self.index_added(id, path, data, stat);
+        id
     }
 
-    /// [`DataTree::add_node`] with a reference to its ACL list already taken (`acl`).
-    fn add_node_with_acl(
+    /// [`DataTree::add_node`] with a reference to its ACL list already taken (`acl`), at the
+    /// index key a lookup of `name` returned.
+    fn add_node_keyed(
         &mut self,
-        parent: u32,
+        key: ChildKey,
         path: &str,
         name: &str,
         data: Option<&[u8]>,
         acl: u32,
         stat: StatPersisted,
     ) -> u32 {
-        let id = self.nodes.insert(parent, name, data, acl, &stat);
+        let id = self.nodes.insert_keyed(key, name, data, acl, &stat);
+        self.index_added(id, path, data, stat);
+        id
+    }
+
+    /// Counts a node just added in the type indexes and the digest.
+    fn index_added(&mut self, id: u32, path: &str, data: Option<&[u8]>, stat: StatPersisted) {
         self.index_type(id, stat.ephemeral_owner);
         self.digest = self
             .digest
             .wrapping_add(node_digest(path, data.unwrap_or_default(), &stat));
-        id
     }
 
     fn remove_leaf(&mut self, id: u32, path: &str) -> Removed {

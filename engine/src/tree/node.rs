@@ -231,6 +231,14 @@ impl Hasher for PassThroughHasher {
     }
 }
 
+/// A child's place in the index, from [`NodeStore::child_keyed`]: only good for inserting that
+/// name under that parent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChildKey {
+    parent: u32,
+    key: u64,
+}
+
 /// The arena of nodes and the (parent, name) index.
 #[derive(Debug)]
 pub(crate) struct NodeStore {
@@ -285,7 +293,20 @@ impl NodeStore {
 
     /// The child of `parent` called `name`.
     pub(crate) fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        self.child_keyed(parent, name).0
+    }
+
+    /// [`NodeStore::child`], and the index key of (`parent`, `name`) for a following
+    /// [`NodeStore::insert_keyed`] of that name, so that the name is hashed once.
+    pub(crate) fn child_keyed(&self, parent: u32, name: &str) -> (Option<u32>, ChildKey) {
         let key = self.key(parent, name.as_bytes());
+        (
+            self.child_at_key(parent, name, key),
+            ChildKey { parent, key },
+        )
+    }
+
+    fn child_at_key(&self, parent: u32, name: &str, key: u64) -> Option<u32> {
         if let Some(&id) = self.index.get(&key) {
             if let Some(node) = self.get(id) {
                 if node.parent == parent && node.name() == name {
@@ -326,6 +347,29 @@ impl NodeStore {
         acl: u32,
         stat: &StatPersisted,
     ) -> u32 {
+        let key = ChildKey {
+            parent,
+            key: self.key(parent, name.as_bytes()),
+        };
+        self.insert_keyed(key, name, data, acl, stat)
+    }
+
+    /// [`NodeStore::insert`] under the parent and with the key a [`NodeStore::child_keyed`] of
+    /// `name` returned.
+    pub(crate) fn insert_keyed(
+        &mut self,
+        key: ChildKey,
+        name: &str,
+        data: Option<&[u8]>,
+        acl: u32,
+        stat: &StatPersisted,
+    ) -> u32 {
+        let ChildKey { parent, key } = key;
+        debug_assert_eq!(
+            key,
+            self.key(parent, name.as_bytes()),
+            "a key for another name"
+        );
         debug_assert!(self.child(parent, name).is_none(), "duplicate child {name}");
         let mut node = Node::new(name, data, acl, parent, stat);
         let parent_node = self.get_mut(parent).expect("insert under a missing parent");
@@ -352,7 +396,6 @@ impl NodeStore {
         if let Some(parent_node) = self.get_mut(parent) {
             parent_node.first_child = id;
         }
-        let key = self.key(parent, name.as_bytes());
         if let std::collections::hash_map::Entry::Vacant(entry) = self.index.entry(key) {
             entry.insert(id);
         } else {

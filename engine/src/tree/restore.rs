@@ -102,7 +102,8 @@ impl DataTree {
                 false,
             ),
         };
-        let id = match self.nodes.child(parent, name) {
+        let (existing, key) = self.nodes.child_keyed(parent, name);
+        let id = match existing {
             Some(id) => {
                 self.replace_restored(id, path, data, acl, stat);
                 id
@@ -113,7 +114,7 @@ impl DataTree {
                     _ => self.acls.acquire(acl),
                 };
                 cursor.acl = Some(acl_id);
-                self.add_node_with_acl(parent, path, name, data, acl_id, stat)
+                self.add_node_keyed(key, path, name, data, acl_id, stat)
             }
         };
         cursor.descend(path, parent, parent_path, on_chain, id);
