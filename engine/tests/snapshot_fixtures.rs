@@ -17,6 +17,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// A node of the fixture: path, data, ACL list, stat.
+type FixtureNode<'a> = (&'a str, Option<Vec<u8>>, &'a Vec<Acl>, StatPersisted);
+
 /// The tree the fixtures hold: two sessions, three ACL lists, null and empty data, an
 /// ephemeral, a container and a TTL node, versions, a deep path, and stats whose fields all
 /// differ from one another.
@@ -38,7 +41,7 @@ fn fixture_tree() -> DataTree {
         pzxid: czxid,
         ..StatPersisted::default()
     };
-    let nodes: Vec<(&str, Option<Vec<u8>>, &Vec<Acl>, StatPersisted)> = vec![
+    let nodes: Vec<FixtureNode<'_>> = vec![
         ("/app", Some(b"config v3".to_vec()), &world, {
             StatPersisted {
                 mzxid: 40,
@@ -125,6 +128,11 @@ fn check_fixture(dir: &str) {
 #[test]
 fn version_1_snapshot_loads() {
     check_fixture("snapshot-v1");
+}
+
+#[test]
+fn version_2_snapshot_loads() {
+    check_fixture("snapshot-v2");
 }
 
 /// Writes the current format version's fixture into `tests/fixtures/snapshot-v<N>` (run with

@@ -67,7 +67,7 @@ fn bytes_follow_the_format_tables() {
 
     // Header (8.1).
     assert_eq!(&bytes[0..8], b"\x89ZKSNAP\n");
-    assert_eq!(u32_at(&bytes, 8), 1);
+    assert_eq!(u32_at(&bytes, 8), 2);
     assert_eq!(u32_at(&bytes, 12), 64);
     assert_eq!(u64_at(&bytes, 16), zxid.0);
     assert_eq!(u32_at(&bytes, 32), 1);
@@ -113,10 +113,19 @@ fn bytes_follow_the_format_tables() {
     // Sessions first: tag 1 and the count, ids ascending.
     assert_eq!(body[0], 1);
     assert_eq!(u32_at(&body, 1), sessions);
-    // Then the root's ACL list (tag 2, id 1) and the root (tag 3, path "/").
+    // Then the root's ACL list (tag 2, id 1) and the root (a compact node, tag 5, path "/").
     let after_sessions = 5 + 12 * sessions as usize;
     assert_eq!(body[after_sessions], 2);
     assert_eq!(u32_at(&body, after_sessions + 1), 1);
+    let acl_entries = u32_at(&body, after_sessions + 5) as usize;
+    let mut root = after_sessions + 9;
+    for _ in 0..acl_entries {
+        root += 4;
+        for _ in 0..2 {
+            root += 4 + u32_at(&body, root) as usize;
+        }
+    }
+    assert_eq!(&body[root..root + 3], &[5, 1, b'/']);
     assert_eq!(*body.last().unwrap(), 4);
 }
 
@@ -337,7 +346,7 @@ fn every_flipped_byte_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let lock = RwLock::new(random_tree(8, 40));
     let options = SnapshotOptions {
-        block_size: 300,
+        block_size: 120,
         ..small_blocks()
     };
     let info = write_snapshot(&lock, dir.path(), options).unwrap();
@@ -383,13 +392,13 @@ fn a_newer_version_is_unsupported_not_corrupt() {
     let lock = RwLock::new(random_tree(10, 20));
     let info = write_snapshot(&lock, dir.path(), SnapshotOptions::default()).unwrap();
     let mut bytes = fs::read(&info.path).unwrap();
-    bytes[8] = 2;
+    bytes[8] = 3;
     let crc = crc32fast::hash(&bytes[0..60]);
     bytes[60..64].copy_from_slice(&crc.to_le_bytes());
     fs::write(&info.path, &bytes).unwrap();
     assert!(matches!(
         verify_snapshot(&info.path),
-        Err(Error::UnsupportedVersion { found: 2, .. })
+        Err(Error::UnsupportedVersion { found: 3, .. })
     ));
 }
 
@@ -417,8 +426,9 @@ fn a_visitor_can_reject_a_section() {
 }
 
 /// A well-formed file around an arbitrary body: header, one block, trailer, all checksums right.
-fn wrap_body(body: &[u8], body_len: u64, nodes: u64, sessions: u32) -> Vec<u8> {
+fn wrap_body(body: &[u8], body_len: u64, nodes: u64, sessions: u32, version: u32) -> Vec<u8> {
     let header = SnapshotHeader {
+        version,
         start_zxid: Zxid(5),
         created_ms: 0,
         block_size: 1 << 20,
@@ -454,11 +464,12 @@ proptest! {
         claimed_extra in prop::sample::select(vec![0u64, 1, 1 << 40]),
         nodes in 0u64..4,
         sessions in 0u32..3,
+        version in 1u32..=2,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap.0000000000000005");
         let body_len = body.len() as u64 + claimed_extra;
-        let file = wrap_body(&body, body_len, nodes, sessions);
+        let file = wrap_body(&body, body_len, nodes, sessions, version);
         fs::write(&path, &file).unwrap();
         let from_file = load_snapshot(&path).map(|l| l.tree.digest()).map_err(|e| e.to_string());
         let from_bytes = load_snapshot_from(Cursor::new(&file), file.len() as u64, &path)
@@ -474,7 +485,12 @@ proptest! {
         valid_header in any::<bool>(),
     ) {
         if valid_header && bytes.len() >= 64 {
-            let header = SnapshotHeader { start_zxid: Zxid(1), created_ms: 0, block_size: 64 };
+            let header = SnapshotHeader {
+                version: 2,
+                start_zxid: Zxid(1),
+                created_ms: 0,
+                block_size: 64,
+            };
             bytes[..64].copy_from_slice(&header.encode());
         }
         let path = Path::new("arbitrary");
@@ -487,6 +503,7 @@ proptest! {
         sections in prop::collection::vec(
             (1u8..=5, any::<u32>(), prop::collection::vec(any::<u8>(), 0..12)), 0..8),
         truncate in 0usize..4,
+        version in 1u32..=2,
     ) {
         let mut body = Vec::new();
         for (tag, number, bytes) in &sections {
@@ -498,7 +515,7 @@ proptest! {
         body.truncate(body.len().saturating_sub(truncate));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("snap.0000000000000005");
-        fs::write(&path, wrap_body(&body, body.len() as u64, 1, 0)).unwrap();
+        fs::write(&path, wrap_body(&body, body.len() as u64, 1, 0, version)).unwrap();
         let _ = load_snapshot(&path);
     }
 }
@@ -526,7 +543,7 @@ fn a_parent_after_its_child_is_corrupt() {
     body.push(4);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snap.0000000000000005");
-    fs::write(&path, wrap_body(&body, body.len() as u64, 2, 0)).unwrap();
+    fs::write(&path, wrap_body(&body, body.len() as u64, 2, 0, 1)).unwrap();
     // The format itself is fine...
     verify_snapshot(&path).unwrap();
     // ...but the tree cannot be built.

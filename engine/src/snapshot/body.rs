@@ -16,6 +16,48 @@ pub(crate) const TAG_ACL_LIST: u8 = 2;
 pub(crate) const TAG_NODE: u8 = 3;
 /// Tag of the end of the stream.
 pub(crate) const TAG_END: u8 = 4;
+/// Tag of a compact node section (format version 2).
+pub(crate) const TAG_NODE_COMPACT: u8 = 5;
+
+/// Flag of a compact node: `mzxid` equals `czxid`.
+const SAME_MZXID: u8 = 1;
+/// Flag of a compact node: `pzxid` equals `czxid`.
+const SAME_PZXID: u8 = 1 << 1;
+/// Flag of a compact node: `mtime` equals `ctime`.
+const SAME_MTIME: u8 = 1 << 2;
+/// Flag of a compact node: `version`, `cversion` and `aversion` are all 0.
+const ZERO_VERSIONS: u8 = 1 << 3;
+/// Flag of a compact node: `ephemeralOwner` is 0.
+const NOT_EPHEMERAL: u8 = 1 << 4;
+/// Every flag a compact node may carry; the others must be 0.
+const KNOWN_FLAGS: u8 = SAME_MZXID | SAME_PZXID | SAME_MTIME | ZERO_VERSIONS | NOT_EPHEMERAL;
+
+/// What a compact node section's `czxid` and `ctime` are relative to: those of the node section
+/// before it (zeros before the first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NodeBase {
+    pub(crate) czxid: i64,
+    pub(crate) ctime: i64,
+}
+
+impl NodeBase {
+    /// The base for the node section after one with `stat`.
+    pub(crate) fn after(stat: &StatPersisted) -> NodeBase {
+        NodeBase {
+            czxid: stat.czxid,
+            ctime: stat.ctime,
+        }
+    }
+}
+
+/// How node sections are written, by format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeEncoding {
+    /// Version 1: tag 3, every stat field in full.
+    Full,
+    /// Version 2: tag 5, relative to the previous node section.
+    Compact(NodeBase),
+}
 
 /// Bytes of one session entry: `i64` id, `i32` timeout.
 const SESSION_LEN: usize = 12;
@@ -73,7 +115,9 @@ pub(crate) fn encode_acl_list(out: &mut Vec<u8>, id: u32, acl: &[Acl]) {
     }
 }
 
-/// Appends a node section.
+/// Appends a version 1 node section (this build writes version 2; tests write version 1 bodies
+/// to check that they are still read).
+#[cfg(test)]
 pub(crate) fn encode_node(out: &mut Vec<u8>, node: &SnapshotNode<'_>) {
     out.push(TAG_NODE);
     put_bytes(out, node.path.as_bytes());
@@ -91,6 +135,71 @@ pub(crate) fn encode_node(out: &mut Vec<u8>, node: &SnapshotNode<'_>) {
     }
     for value in [stat.ephemeral_owner, stat.pzxid] {
         out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// Appends `value` as an unsigned LEB128 varint.
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Appends a signed value zigzag-encoded (small magnitudes of either sign take few bytes).
+fn put_signed(out: &mut Vec<u8>, value: i64) {
+    put_varint(out, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+fn zigzag_decode(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// Appends a compact node section (format version 2, FORMAT.md 8.3) relative to `base`.
+pub(crate) fn encode_node_compact(out: &mut Vec<u8>, node: &SnapshotNode<'_>, base: NodeBase) {
+    let stat = &node.stat;
+    out.push(TAG_NODE_COMPACT);
+    put_varint(out, node.path.len() as u64);
+    out.extend_from_slice(node.path.as_bytes());
+    match node.data {
+        Some(data) => {
+            put_varint(out, data.len() as u64 + 1);
+            out.extend_from_slice(data);
+        }
+        None => put_varint(out, 0),
+    }
+    put_varint(out, u64::from(node.acl_id));
+    let zero_versions = stat.version == 0 && stat.cversion == 0 && stat.aversion == 0;
+    let flags = [
+        (stat.mzxid == stat.czxid, SAME_MZXID),
+        (stat.pzxid == stat.czxid, SAME_PZXID),
+        (stat.mtime == stat.ctime, SAME_MTIME),
+        (zero_versions, ZERO_VERSIONS),
+        (stat.ephemeral_owner == 0, NOT_EPHEMERAL),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0u8, |flags, (_, flag)| flags | flag);
+    out.push(flags);
+    put_signed(out, stat.czxid.wrapping_sub(base.czxid));
+    put_signed(out, stat.ctime.wrapping_sub(base.ctime));
+    if flags & SAME_MZXID == 0 {
+        put_signed(out, stat.mzxid.wrapping_sub(stat.czxid));
+    }
+    if flags & SAME_PZXID == 0 {
+        put_signed(out, stat.pzxid.wrapping_sub(stat.czxid));
+    }
+    if flags & SAME_MTIME == 0 {
+        put_signed(out, stat.mtime.wrapping_sub(stat.ctime));
+    }
+    if !zero_versions {
+        for value in [stat.version, stat.cversion, stat.aversion] {
+            put_signed(out, i64::from(value));
+        }
+    }
+    if flags & NOT_EPHEMERAL == 0 {
+        out.extend_from_slice(&stat.ephemeral_owner.to_le_bytes());
     }
 }
 
@@ -197,6 +306,54 @@ impl<'a> Cursor<'a> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
 
+    /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    fn varint(&mut self, what: &str) -> Result<u64, Need> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8(what)?;
+            if shift == 63 && byte > 1 {
+                return Err(Need::Invalid(format!("{what}: varint overflows 64 bits")));
+            }
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Need::Invalid(format!(
+            "{what}: varint longer than 10 bytes"
+        )))
+    }
+
+    fn signed(&mut self, what: &str) -> Result<i64, Need> {
+        Ok(zigzag_decode(self.varint(what)?))
+    }
+
+    fn signed_i32(&mut self, what: &str) -> Result<i32, Need> {
+        let value = self.signed(what)?;
+        i32::try_from(value)
+            .map_err(|_| Need::Invalid(format!("{what} {value} is not a 32-bit value")))
+    }
+
+    /// A field length given as a varint, checked against [`MAX_FIELD_LEN`].
+    fn varint_len(&mut self, value: u64, what: &str) -> Result<usize, Need> {
+        usize::try_from(value)
+            .ok()
+            .filter(|len| field_fits(*len))
+            .ok_or_else(|| {
+                Need::Invalid(format!(
+                    "{what} of {value} bytes is longer than the limit of {MAX_FIELD_LEN}"
+                ))
+            })
+    }
+
+    /// A compact node section's path: a varint length, then UTF-8 bytes.
+    fn varint_string(&mut self, what: &str) -> Result<&'a str, Need> {
+        let value = self.varint(what)?;
+        let len = self.varint_len(value, what)?;
+        let bytes = self.take(len, what)?;
+        std::str::from_utf8(bytes).map_err(|e| Need::Invalid(format!("{what} is not UTF-8: {e}")))
+    }
+
     fn bytes(&mut self, what: &str) -> Result<&'a [u8], Need> {
         let len = self.u32(what)? as usize;
         if !field_fits(len) {
@@ -256,11 +413,13 @@ impl<'a> Cursor<'a> {
 
 /// Takes one section from the front of `bytes`. `body_left` is how many bytes of the body remain
 /// from the start of `bytes`, `bytes.len()` included; `sessions_left` is how many entries of the
-/// sessions section are still to come.
+/// sessions section are still to come; `nodes` says which node sections the file's version has
+/// (and, for compact ones, the base the next one is relative to).
 pub(crate) fn parse_section(
     bytes: &[u8],
     body_left: u64,
     sessions_left: u32,
+    nodes: NodeEncoding,
 ) -> Result<Parsed<'_>, String> {
     let mut cursor = Cursor {
         bytes,
@@ -271,7 +430,7 @@ pub(crate) fn parse_section(
     let parsed = if sessions_left > 0 {
         session(&mut cursor)
     } else {
-        section(&mut cursor)
+        section(&mut cursor, nodes)
     };
     match parsed {
         Ok(section) => Ok(Parsed::Section(section, cursor.at)),
@@ -287,7 +446,7 @@ fn session<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
     })
 }
 
-fn section<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
+fn section<'a>(cursor: &mut Cursor<'a>, nodes: NodeEncoding) -> Result<Section<'a>, Need> {
     match cursor.u8("section tag")? {
         TAG_SESSIONS => {
             let count = cursor.u32("session count")?;
@@ -307,7 +466,7 @@ fn section<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
             }
             Ok(Section::AclList { id, acl })
         }
-        TAG_NODE => {
+        TAG_NODE if nodes == NodeEncoding::Full => {
             let path = cursor.string("node path")?;
             let data = cursor.data("node data")?;
             let acl_id = cursor.u32("node ACL id")?;
@@ -330,9 +489,78 @@ fn section<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
                 stat,
             }))
         }
+        TAG_NODE_COMPACT => match nodes {
+            NodeEncoding::Compact(base) => compact_node(cursor, base).map(Section::Node),
+            NodeEncoding::Full => Err(Need::Invalid(
+                "a compact node section (tag 5) in a version 1 snapshot".into(),
+            )),
+        },
+        TAG_NODE => Err(Need::Invalid(
+            "a version 1 node section (tag 3) in a version 2 snapshot".into(),
+        )),
         TAG_END => Ok(Section::End),
         tag => Err(Need::Invalid(format!("unknown section tag {tag}"))),
     }
+}
+
+/// The rest of a compact node section (FORMAT.md 8.3), its tag taken.
+fn compact_node<'a>(cursor: &mut Cursor<'a>, base: NodeBase) -> Result<SnapshotNode<'a>, Need> {
+    let path = cursor.varint_string("node path")?;
+    let data = match cursor.varint("node data length")? {
+        0 => None,
+        value => {
+            let len = cursor.varint_len(value - 1, "node data")?;
+            Some(cursor.take(len, "node data")?)
+        }
+    };
+    let acl_id = u32::try_from(cursor.varint("node ACL id")?)
+        .map_err(|_| Need::Invalid("node ACL id does not fit in 32 bits".into()))?;
+    let flags = cursor.u8("node flags")?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(Need::Invalid(format!("unknown node flags {flags:#04x}")));
+    }
+    let czxid = base.czxid.wrapping_add(cursor.signed("czxid")?);
+    let ctime = base.ctime.wrapping_add(cursor.signed("ctime")?);
+    let mut relative = |flag: u8, to: i64, what: &str| -> Result<i64, Need> {
+        if flags & flag != 0 {
+            Ok(to)
+        } else {
+            Ok(to.wrapping_add(cursor.signed(what)?))
+        }
+    };
+    let mzxid = relative(SAME_MZXID, czxid, "mzxid")?;
+    let pzxid = relative(SAME_PZXID, czxid, "pzxid")?;
+    let mtime = relative(SAME_MTIME, ctime, "mtime")?;
+    let (version, cversion, aversion) = if flags & ZERO_VERSIONS != 0 {
+        (0, 0, 0)
+    } else {
+        (
+            cursor.signed_i32("version")?,
+            cursor.signed_i32("cversion")?,
+            cursor.signed_i32("aversion")?,
+        )
+    };
+    let ephemeral_owner = if flags & NOT_EPHEMERAL != 0 {
+        0
+    } else {
+        cursor.i64("ephemeralOwner")?
+    };
+    Ok(SnapshotNode {
+        path,
+        data,
+        acl_id,
+        stat: StatPersisted {
+            czxid,
+            mzxid,
+            ctime,
+            mtime,
+            version,
+            cversion,
+            aversion,
+            ephemeral_owner,
+            pzxid,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -340,6 +568,8 @@ fn section<'a>(cursor: &mut Cursor<'a>) -> Result<Section<'a>, Need> {
 mod tests {
     use super::*;
     use crate::txn::perms;
+    use proptest::prelude::*;
+    use NodeEncoding::Full;
 
     fn sample() -> Vec<u8> {
         let mut out = Vec::new();
@@ -390,7 +620,7 @@ mod tests {
         let mut seen = Vec::new();
         loop {
             let rest = &bytes[at..];
-            match parse_section(rest, rest.len() as u64, sessions_left).unwrap() {
+            match parse_section(rest, rest.len() as u64, sessions_left, Full).unwrap() {
                 Parsed::Section(section, used) => {
                     let end = section == Section::End;
                     sessions_left = sessions_after(&section, sessions_left);
@@ -453,13 +683,13 @@ mod tests {
         while at < bytes.len() {
             let left = total - at as u64;
             let Parsed::Section(section, used) =
-                parse_section(&bytes[at..], left, sessions_left).unwrap()
+                parse_section(&bytes[at..], left, sessions_left, Full).unwrap()
             else {
                 panic!()
             };
             for cut in at..at + used {
                 assert_eq!(
-                    parse_section(&bytes[at..cut], left, sessions_left),
+                    parse_section(&bytes[at..cut], left, sessions_left, Full),
                     Ok(Parsed::Incomplete),
                     "cut at {cut}"
                 );
@@ -473,19 +703,235 @@ mod tests {
     fn lengths_past_the_body_are_invalid() {
         let bytes = sample();
         // The body claims to end early: the first section no longer fits.
-        assert!(parse_section(&bytes, 10, 0).is_err());
+        assert!(parse_section(&bytes, 10, 0, Full).is_err());
         // A huge session count is refused before any allocation.
         let mut huge = vec![TAG_SESSIONS];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(parse_section(&huge, 1 << 20, 0).is_err());
-        assert!(parse_section(&[9], 1, 0).is_err());
+        assert!(parse_section(&huge, 1 << 20, 0, Full).is_err());
+        assert!(parse_section(&[9], 1, 0, Full).is_err());
         // A large ACL entry count that fits the section limit allocates only for the bytes at
         // hand; one past the limit is refused.
         let mut acl = vec![TAG_ACL_LIST, 1, 0, 0, 0];
         acl.extend_from_slice(&1_000_000u32.to_le_bytes());
-        assert_eq!(parse_section(&acl, 1 << 40, 0), Ok(Parsed::Incomplete));
+        assert_eq!(
+            parse_section(&acl, 1 << 40, 0, Full),
+            Ok(Parsed::Incomplete)
+        );
         acl.truncate(5);
         acl.extend_from_slice(&(u32::MAX / 64).to_le_bytes());
-        assert!(parse_section(&acl, 1 << 40, 0).is_err());
+        assert!(parse_section(&acl, 1 << 40, 0, Full).is_err());
+    }
+
+    fn stat_strategy() -> impl Strategy<Value = StatPersisted> {
+        // Mostly the common shapes (equal zxids and times, zero versions, no owner), sometimes
+        // anything, so that every flag is seen set and clear.
+        let zxid = prop_oneof![0i64..1000, any::<i64>()];
+        let small = prop_oneof![Just(0i32), any::<i32>()];
+        let owner = prop_oneof![Just(0i64), any::<i64>()];
+        (
+            (
+                zxid.clone(),
+                zxid.clone(),
+                zxid,
+                any::<i64>(),
+                any::<bool>(),
+            ),
+            (small.clone(), small.clone(), small, owner),
+        )
+            .prop_map(
+                |(
+                    (czxid, mzxid, pzxid, ctime, same_time),
+                    (version, cversion, aversion, owner),
+                )| {
+                    StatPersisted {
+                        czxid,
+                        mzxid,
+                        ctime,
+                        mtime: if same_time {
+                            ctime
+                        } else {
+                            ctime.wrapping_add(7)
+                        },
+                        version,
+                        cversion,
+                        aversion,
+                        ephemeral_owner: owner,
+                        pzxid,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        /// Compact node sections in a row decode to what was encoded, each relative to the one
+        /// before; and every cut inside one asks for more bytes instead of failing.
+        #[test]
+        fn compact_nodes_round_trip(
+            nodes in prop::collection::vec(
+                (
+                    "/[a-z]{0,12}",
+                    prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+                    any::<u32>(),
+                    stat_strategy(),
+                ),
+                1..12,
+            ),
+        ) {
+            let mut bytes = Vec::new();
+            let mut base = NodeBase::default();
+            for (path, data, acl_id, stat) in &nodes {
+                let node = SnapshotNode { path, data: data.as_deref(), acl_id: *acl_id, stat: *stat };
+                encode_node_compact(&mut bytes, &node, base);
+                base = NodeBase::after(stat);
+            }
+            let mut at = 0;
+            let mut base = NodeBase::default();
+            for (path, data, acl_id, stat) in &nodes {
+                let left = (bytes.len() - at) as u64;
+                let encoding = NodeEncoding::Compact(base);
+                let Parsed::Section(Section::Node(node), used) =
+                    parse_section(&bytes[at..], left, 0, encoding).unwrap()
+                else {
+                    panic!("not a node at {at}")
+                };
+                prop_assert_eq!(node.path, path.as_str());
+                prop_assert_eq!(node.data, data.as_deref());
+                prop_assert_eq!(node.acl_id, *acl_id);
+                prop_assert_eq!(node.stat, *stat);
+                for cut in at..at + used {
+                    prop_assert_eq!(
+                        parse_section(&bytes[at..cut], left, 0, encoding),
+                        Ok(Parsed::Incomplete)
+                    );
+                }
+                // A compact node is refused in a version 1 body.
+                prop_assert!(parse_section(&bytes[at..], left, 0, Full).is_err());
+                base = NodeBase::after(&node.stat);
+                at += used;
+            }
+            prop_assert_eq!(at, bytes.len());
+        }
+    }
+
+    #[test]
+    fn compact_node_section_bytes() {
+        // The common case: one varint per length, flags, two one-byte deltas.
+        let stat = StatPersisted {
+            czxid: 0x101,
+            mzxid: 0x101,
+            ctime: 1_000,
+            mtime: 1_000,
+            pzxid: 0x101,
+            ..StatPersisted::default()
+        };
+        let node = SnapshotNode {
+            path: "/a",
+            data: Some(b"xy"),
+            acl_id: 1,
+            stat,
+        };
+        let mut out = Vec::new();
+        encode_node_compact(
+            &mut out,
+            &node,
+            NodeBase {
+                czxid: 0x100,
+                ctime: 1_002,
+            },
+        );
+        let expected = [
+            5, // tag
+            2, b'/', b'a', // path
+            3, b'x', b'y', // data: length + 1
+            1,    // ACL id
+            0x1F, // every flag
+            2,    // czxid + 1, zigzag
+            3,    // ctime - 2, zigzag
+        ];
+        assert_eq!(out, expected);
+        // Nothing shared: every field written, null data.
+        let stat = StatPersisted {
+            czxid: 5,
+            mzxid: 6,
+            ctime: 10,
+            mtime: 8,
+            version: 1,
+            cversion: -1,
+            aversion: 2,
+            ephemeral_owner: 0x0102,
+            pzxid: 4,
+        };
+        let node = SnapshotNode {
+            path: "/",
+            data: None,
+            acl_id: 200,
+            stat,
+        };
+        let mut out = Vec::new();
+        encode_node_compact(&mut out, &node, NodeBase::default());
+        let mut expected = vec![
+            5, // tag
+            1, b'/', // path
+            0,    // null data
+            0xC8, 0x01, // ACL id 200
+            0,    // no flag
+            10,   // czxid 5, zigzag
+            20,   // ctime 10
+            2,    // mzxid = czxid + 1
+            1,    // pzxid = czxid - 1
+            3,    // mtime = ctime - 2
+            2, 1, 4, // version 1, cversion -1, aversion 2
+        ];
+        expected.extend_from_slice(&0x0102i64.to_le_bytes());
+        assert_eq!(out, expected);
+        let parsed = parse_section(
+            &out,
+            out.len() as u64,
+            0,
+            NodeEncoding::Compact(NodeBase::default()),
+        );
+        assert_eq!(parsed, Ok(Parsed::Section(Section::Node(node), out.len())));
+    }
+
+    #[test]
+    fn bad_compact_nodes_are_invalid() {
+        let compact = NodeEncoding::Compact(NodeBase::default());
+        // Unknown flag bits.
+        let bytes = [5, 1, b'/', 0, 1, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(parse_section(&bytes, bytes.len() as u64, 0, compact).is_err());
+        // A varint of 11 bytes.
+        let mut long = vec![5];
+        long.extend_from_slice(&[0x80; 10]);
+        long.push(0);
+        assert!(parse_section(&long, long.len() as u64, 0, compact).is_err());
+        // A path length past the limit.
+        let mut huge = vec![5];
+        put_varint(&mut huge, MAX_FIELD_LEN as u64 + 1);
+        assert!(parse_section(&huge, 1 << 40, 0, compact).is_err());
+        // A version that does not fit in 32 bits.
+        let mut wide = vec![
+            5,
+            1,
+            b'/',
+            1,
+            1,
+            SAME_MZXID | SAME_PZXID | SAME_MTIME | NOT_EPHEMERAL,
+        ];
+        wide.extend_from_slice(&[0, 0]);
+        put_signed(&mut wide, i64::from(i32::MAX) + 1);
+        wide.extend_from_slice(&[0, 0]);
+        assert!(parse_section(&wide, wide.len() as u64, 0, compact).is_err());
+        // A version 1 node in a version 2 body.
+        let mut v1 = Vec::new();
+        encode_node(
+            &mut v1,
+            &SnapshotNode {
+                path: "/",
+                data: None,
+                acl_id: 1,
+                stat: StatPersisted::default(),
+            },
+        );
+        assert!(parse_section(&v1, v1.len() as u64, 0, compact).is_err());
     }
 }

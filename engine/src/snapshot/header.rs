@@ -9,8 +9,11 @@ use crate::zxid::Zxid;
 pub const SNAPSHOT_MAGIC: [u8; 8] = [0x89, b'Z', b'K', b'S', b'N', b'A', b'P', b'\n'];
 /// `\x89ZKSNEND`.
 pub const TRAILER_MAGIC: [u8; 8] = [0x89, b'Z', b'K', b'S', b'N', b'E', b'N', b'D'];
-/// The only snapshot format version this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The snapshot format version this build writes.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 2;
+/// The oldest snapshot format version this build reads (it reads every one up to
+/// [`SNAPSHOT_FORMAT_VERSION`]).
+pub const OLDEST_SNAPSHOT_FORMAT_VERSION: u32 = 1;
 /// Length of the header.
 pub const SNAPSHOT_HEADER_LEN: usize = 64;
 /// Length of the trailer.
@@ -29,6 +32,8 @@ pub const MAX_FIELD_LEN: usize = 64 * 1024 * 1024;
 /// The decoded header of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapshotHeader {
+    /// The format version (FORMAT.md 9): 2 for a snapshot this build writes.
+    pub version: u32,
     /// The last zxid applied when the snapshot began.
     pub start_zxid: Zxid,
     /// When it began, milliseconds since the Unix epoch.
@@ -51,7 +56,7 @@ impl SnapshotHeader {
     pub fn encode(&self) -> [u8; SNAPSHOT_HEADER_LEN] {
         let mut out = [0u8; SNAPSHOT_HEADER_LEN];
         out[0..8].copy_from_slice(&SNAPSHOT_MAGIC);
-        out[8..12].copy_from_slice(&SNAPSHOT_FORMAT_VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&(SNAPSHOT_HEADER_LEN as u32).to_le_bytes());
         out[16..24].copy_from_slice(&self.start_zxid.0.to_le_bytes());
         out[24..32].copy_from_slice(&self.created_ms.to_le_bytes());
@@ -81,7 +86,7 @@ impl SnapshotHeader {
             )));
         }
         let version = field32(8)?;
-        if version != SNAPSHOT_FORMAT_VERSION {
+        if !(OLDEST_SNAPSHOT_FORMAT_VERSION..=SNAPSHOT_FORMAT_VERSION).contains(&version) {
             return Err(HeaderError::UnsupportedVersion(version));
         }
         let header_len = field32(12)?;
@@ -102,6 +107,7 @@ impl SnapshotHeader {
             ));
         }
         Ok(SnapshotHeader {
+            version,
             start_zxid: Zxid(field64(16)?),
             created_ms: field64(24)?,
             block_size: field32(36)?,
@@ -219,6 +225,7 @@ mod tests {
     #[test]
     fn header_round_trip_and_checks() {
         let header = SnapshotHeader {
+            version: SNAPSHOT_FORMAT_VERSION,
             start_zxid: Zxid::new(3, 7),
             created_ms: 1_700_000_000_000,
             block_size: 1 << 20,
@@ -233,12 +240,12 @@ mod tests {
             Err(HeaderError::Invalid(_))
         ));
         let mut newer = bytes;
-        newer[8] = 2;
+        newer[8] = 3;
         let crc = crc32fast::hash(&newer[0..60]);
         newer[60..64].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(
             SnapshotHeader::decode(&newer),
-            Err(HeaderError::UnsupportedVersion(2))
+            Err(HeaderError::UnsupportedVersion(3))
         );
     }
 

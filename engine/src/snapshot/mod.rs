@@ -33,8 +33,8 @@ use crate::zxid::Zxid;
 pub use body::SnapshotNode;
 pub use header::{
     SnapshotHeader, SnapshotTrailer, BLOCK_HEADER_LEN, COMPRESSION_ZSTD, MAX_BLOCK_LEN,
-    MAX_FIELD_LEN, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC,
-    SNAPSHOT_TRAILER_LEN, TRAILER_MAGIC,
+    MAX_FIELD_LEN, OLDEST_SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN,
+    SNAPSHOT_MAGIC, SNAPSHOT_TRAILER_LEN, TRAILER_MAGIC,
 };
 pub use reader::{
     load_snapshot, load_snapshot_from, read_snapshot, read_snapshot_from, verify_snapshot,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blocks::for_each_block;
-use super::body::{parse_section, Parsed, Section, SnapshotNode};
+use super::body::{parse_section, NodeBase, NodeEncoding, Parsed, Section, SnapshotNode};
 use super::header::{
     HeaderError, SnapshotHeader, SnapshotTrailer, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN,
     SNAPSHOT_TRAILER_LEN,
@@ -133,6 +133,9 @@ struct BodyState {
     sessions: u64,
     /// File-local ACL ids defined so far.
     acl_ids: std::collections::HashSet<u32>,
+    /// How node sections are encoded (by the file's version), and for compact ones what the
+    /// next is relative to.
+    node_encoding: NodeEncoding,
 }
 
 /// Reads the snapshot at `path`, verifying everything, and hands its contents to `visitor`
@@ -195,6 +198,11 @@ pub fn read_snapshot_from<R: Read + Seek + Send>(
         nodes: 0,
         sessions: 0,
         acl_ids: std::collections::HashSet::new(),
+        node_encoding: if header.version >= 2 {
+            NodeEncoding::Compact(NodeBase::default())
+        } else {
+            NodeEncoding::Full
+        },
     };
     let read = for_each_block(file, path, &raw_header, &trailer, trailer_offset, |block| {
         let place = Place {
@@ -311,7 +319,9 @@ fn parse_sections(
             return Err(place.corrupt("bytes after the end tag"));
         }
         let body_left = trailer.body_len.saturating_sub(body.consumed + at as u64);
-        match parse_section(rest, body_left, body.sessions_left).map_err(|r| place.corrupt(r))? {
+        let parsed = parse_section(rest, body_left, body.sessions_left, body.node_encoding)
+            .map_err(|r| place.corrupt(r))?;
+        match parsed {
             Parsed::Section(section, used) => {
                 at += used;
                 take_section(body, section, place, visitor)?;
@@ -362,6 +372,9 @@ fn take_section(
                 )));
             }
             body.nodes += 1;
+            if let NodeEncoding::Compact(_) = body.node_encoding {
+                body.node_encoding = NodeEncoding::Compact(NodeBase::after(&node.stat));
+            }
             visit(place, visitor.node(&node))?;
         }
         Section::End => body.seen_end = true,

@@ -27,10 +27,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::body::{self, field_fits, SnapshotNode, MAX_SECTION_LEN};
+use super::body::{self, field_fits, NodeBase, SnapshotNode, MAX_SECTION_LEN};
 use super::header::{
     BlockHeader, SnapshotHeader, SnapshotTrailer, MAX_BLOCK_LEN, MAX_FIELD_LEN,
-    SNAPSHOT_HEADER_LEN, SNAPSHOT_TRAILER_LEN,
+    SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_TRAILER_LEN,
 };
 use super::{snapshot_file_name, sync_dir, temporary_file_name};
 use crate::error::{Error, Result};
@@ -192,6 +192,8 @@ pub struct SnapshotWriter {
     blocks: u32,
     body_len: u64,
     nodes: u64,
+    /// What the next compact node section is relative to (the previous node's stat).
+    node_base: NodeBase,
     sessions: u32,
     start_zxid: Zxid,
     /// Paths still to visit.
@@ -267,6 +269,7 @@ impl SnapshotWriter {
             blocks: 0,
             body_len: 0,
             nodes: 0,
+            node_base: NodeBase::default(),
             sessions: session_count,
             start_zxid,
             stack: vec!["/".to_owned()],
@@ -279,6 +282,7 @@ impl SnapshotWriter {
             options,
         };
         let header = SnapshotHeader {
+            version: SNAPSHOT_FORMAT_VERSION,
             start_zxid,
             created_ms: now_ms(),
             block_size: u32::try_from(writer.options.block_size).unwrap_or(u32::MAX),
@@ -359,15 +363,18 @@ impl SnapshotWriter {
             return;
         }
         let acl_id = self.acl_ids.id_for(node, &mut self.body);
-        body::encode_node(
+        let stat = node.stat_persisted();
+        body::encode_node_compact(
             &mut self.body,
             &SnapshotNode {
                 path,
                 data: node.data_option(),
                 acl_id,
-                stat: node.stat_persisted(),
+                stat,
             },
+            self.node_base,
         );
+        self.node_base = NodeBase::after(&stat);
         self.nodes += 1;
     }
 

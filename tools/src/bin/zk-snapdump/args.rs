@@ -179,7 +179,7 @@ DESCRIPTION
     stat, in path order (a node's subtree follows it):
 
         # snapshot FILE: BYTES bytes
-        # format version 1, compression zstd, block size BYTES
+        # format version 2, compression zstd, block size BYTES
         # start zxid ZXID, created TIME
         # end zxid ZXID, digest DIGEST
         # NODES nodes, SESSIONS sessions, BLOCKS blocks, body BYTES bytes

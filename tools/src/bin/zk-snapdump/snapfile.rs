@@ -20,8 +20,9 @@ use std::path::Path;
 
 use zk_engine::snapshot::{
     read_snapshot_from, SnapshotHeader, SnapshotSummary, SnapshotTrailer, SnapshotVisitor,
-    BLOCK_HEADER_LEN, COMPRESSION_ZSTD, MAX_BLOCK_LEN, SNAPSHOT_FORMAT_VERSION,
-    SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC, SNAPSHOT_TRAILER_LEN, TRAILER_MAGIC,
+    BLOCK_HEADER_LEN, COMPRESSION_ZSTD, MAX_BLOCK_LEN, OLDEST_SNAPSHOT_FORMAT_VERSION,
+    SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_LEN, SNAPSHOT_MAGIC, SNAPSHOT_TRAILER_LEN,
+    TRAILER_MAGIC,
 };
 use zk_engine::{Error, Zxid};
 
@@ -231,12 +232,15 @@ pub fn scan(path: &Path, progress: &mut Progress) -> io::Result<Scan> {
             Some(format!(
                 "header checksum mismatch (stored {stored:08x}, computed {computed:08x})"
             ))
-        } else if header.version != SNAPSHOT_FORMAT_VERSION {
+        } else if !(OLDEST_SNAPSHOT_FORMAT_VERSION..=SNAPSHOT_FORMAT_VERSION)
+            .contains(&header.version)
+        {
             scan.problems.push(Problem {
                 offset: 8,
                 what: format!(
-                    "snapshot format version {} is not supported (this build reads version \
-                     {SNAPSHOT_FORMAT_VERSION}); use a newer zk-snapdump",
+                    "snapshot format version {} is not supported (this build reads versions \
+                     {OLDEST_SNAPSHOT_FORMAT_VERSION} to {SNAPSHOT_FORMAT_VERSION}); use a newer \
+                     zk-snapdump",
                     header.version
                 ),
                 unreadable: true,
@@ -512,6 +516,7 @@ pub fn read_sections(
         return Sections::Nothing("no intact block".into());
     }
     let header = SnapshotHeader {
+        version: scan.header.map_or(SNAPSHOT_FORMAT_VERSION, |h| h.version),
         start_zxid,
         created_ms: scan.header.map(|h| h.created_ms).unwrap_or(0),
         block_size: scan.header.map(|h| h.block_size).unwrap_or(0),
