@@ -12,8 +12,8 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use super::header::{BlockHeader, SnapshotTrailer, BLOCK_HEADER_LEN, MAX_BLOCK_LEN};
+use super::reader::{read_exact, Place};
 use crate::error::{Error, Result};
-use crate::zxid::Zxid;
 
 /// One block's content, its checksums verified.
 pub(crate) struct Block {
@@ -48,18 +48,11 @@ struct BlockReader<'a, R> {
 
 impl<R: Read> BlockReader<'_, R> {
     fn corrupt(&self, reason: impl Into<String>) -> Error {
-        Error::Corrupt {
-            path: self.path.to_owned(),
+        Place {
+            path: self.path,
             offset: self.offset,
-            last_good_zxid: Zxid::NONE,
-            reason: reason.into(),
         }
-    }
-
-    fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
-        self.file
-            .read_exact(buf)
-            .map_err(|e| Error::io("read the snapshot", self.path, e))
+        .corrupt(reason)
     }
 
     /// The next block, its content written into `content` (which is cleared first), or `None`
@@ -72,7 +65,7 @@ impl<R: Read> BlockReader<'_, R> {
             return Err(self.corrupt("a block header runs into the trailer"));
         }
         let mut raw_block_header = [0u8; BLOCK_HEADER_LEN];
-        self.read_exact(&mut raw_block_header)?;
+        read_exact(&mut self.file, &mut raw_block_header, self.path)?;
         let block = BlockHeader::decode(&raw_block_header)
             .ok_or_else(|| self.corrupt("short block header"))?;
         let frame_offset = self.offset + BLOCK_HEADER_LEN as u64;
@@ -108,7 +101,7 @@ impl<R: Read> BlockReader<'_, R> {
         let mut compressed = std::mem::take(&mut self.compressed);
         compressed.clear();
         compressed.resize(block.compressed_len as usize, 0);
-        let read = self.read_exact(&mut compressed);
+        let read = read_exact(&mut self.file, &mut compressed, self.path);
         self.compressed = compressed;
         read?;
         let crc = crc32fast::hash(&self.compressed);

@@ -100,14 +100,14 @@ pub fn verify_snapshot(path: &Path) -> Result<SnapshotSummary> {
 }
 
 /// Where the reader is, for error reports.
-struct Place<'a> {
-    path: &'a Path,
+pub(crate) struct Place<'a> {
+    pub(crate) path: &'a Path,
     /// Offset of the block being read (or of the header or trailer).
-    offset: u64,
+    pub(crate) offset: u64,
 }
 
 impl Place<'_> {
-    fn corrupt(&self, reason: impl Into<String>) -> Error {
+    pub(crate) fn corrupt(&self, reason: impl Into<String>) -> Error {
         Error::Corrupt {
             path: self.path.to_owned(),
             offset: self.offset,
@@ -119,8 +119,6 @@ impl Place<'_> {
 
 /// The body's sections in order, checked as they come.
 struct BodyState {
-    /// Body bytes decompressed so far.
-    produced: u64,
     /// Body bytes handed to the parser so far (the start of `carry`).
     consumed: u64,
     /// Bytes of an unfinished section carried over from earlier blocks.
@@ -189,7 +187,6 @@ pub fn read_snapshot_from<R: Read + Seek + Send>(
     visit(&place, visitor.begin(&header, &trailer))?;
 
     let mut body = BodyState {
-        produced: 0,
         consumed: 0,
         carry: Vec::new(),
         seen_sessions: false,
@@ -209,7 +206,6 @@ pub fn read_snapshot_from<R: Read + Seek + Send>(
             path,
             offset: block.offset,
         };
-        body.produced += block.content.len() as u64;
         feed(&mut body, &block.content, &trailer, &place, visitor)
     })?;
     let blocks = read.blocks;
@@ -227,10 +223,10 @@ pub fn read_snapshot_from<R: Read + Seek + Send>(
             trailer.blocks
         ));
     }
-    if body.produced != trailer.body_len {
+    if read.produced != trailer.body_len {
         mismatches.push(format!(
             "a body of {} bytes, the trailer says {}",
-            body.produced, trailer.body_len
+            read.produced, trailer.body_len
         ));
     }
     if !body.seen_end || !body.carry.is_empty() {
@@ -265,7 +261,7 @@ pub fn read_snapshot_from<R: Read + Seek + Send>(
     Ok(summary)
 }
 
-fn read_exact(file: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<()> {
+pub(crate) fn read_exact(file: &mut impl Read, buf: &mut [u8], path: &Path) -> Result<()> {
     file.read_exact(buf)
         .map_err(|e| Error::io("read the snapshot", path, e))
 }
@@ -400,8 +396,10 @@ struct Loader {
     cursor: RestoreCursor,
 }
 
-/// The fewest body bytes a node section takes (tag, path length, data length, ACL id, stat),
-/// which bounds the nodes a body can hold whatever its trailer claims.
+/// The size of a version 1 node section with an empty path and no data (tag, path length, data
+/// length, ACL id, stat). It caps how many nodes a trailer can make the loader reserve room
+/// for; a body of smaller nodes (version 2 ones can be a few bytes) just grows past the
+/// reservation.
 const MIN_NODE_SECTION_LEN: u64 = 1 + 4 + 4 + 4 + 60;
 
 impl SnapshotVisitor for Loader {
