@@ -31,7 +31,7 @@ use crate::snapshot::{
 };
 use crate::tree::DataTree;
 use crate::txn::decode;
-use crate::txnlog::{LogConfig, RecoveryReport, TxnLog};
+use crate::txnlog::{LogConfig, LogRecord, RecoveryReport, TxnLog};
 use crate::zxid::Zxid;
 
 /// Configuration of a [`Database`].
@@ -355,7 +355,7 @@ impl Inner {
             removed: Vec::new(),
         };
         let snapshots = list_snapshots(&self.config.snapshot_dir)?;
-        let recovered = recover(&self.config, &self.log, &report, &snapshots, None)?;
+        let recovered = recover(&self.config, &self.log, &report, &snapshots, None, None)?;
         log::info!(
             "rebuilt the tree to zxid {} from {} and {} log records",
             recovered.tree.last_applied_zxid(),
@@ -436,16 +436,25 @@ impl Database {
                     .ok()
             });
             let opened = TxnLog::open_path(&config.log_dir, config.log.clone());
+            // The log usually opens well before the snapshot is loaded: read the records the
+            // newest snapshot will need meanwhile, so that the replay after the load only
+            // applies them.
+            let prefetched = match (&opened, snapshots.first(), &loader) {
+                (Ok((log, _)), Some(newest), Some(_)) => {
+                    Some(Prefetched::read(log, newest.start_zxid, PREFETCH_BYTES))
+                }
+                _ => None,
+            };
             let newest = loader.map(|loader| {
                 loader
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             });
-            (opened, newest)
+            (opened.map(|opened| (opened, prefetched)), newest)
         });
-        let (log, log_report) = opened?;
+        let ((log, log_report), prefetched) = opened?;
         let removed_temporary = remove_temporary_files(&config.snapshot_dir)?;
-        let recovered = recover(&config, &log, &log_report, &snapshots, newest)?;
+        let recovered = recover(&config, &log, &log_report, &snapshots, newest, prefetched)?;
         let recovered_snapshot_end = recovered
             .snapshot
             .as_ref()
@@ -714,6 +723,7 @@ fn recover(
     log_report: &RecoveryReport,
     snapshots: &[SnapshotFile],
     mut newest: Option<Result<LoadedSnapshot>>,
+    mut prefetched: Option<Prefetched>,
 ) -> Result<Recovered> {
     let log_empty = log_report.last_zxid == Zxid::NONE;
     let mut skipped = Vec::new();
@@ -793,7 +803,15 @@ fn recover(
             snapshot: &candidate.path,
             trailer_offset,
         };
-        let (records, bytes) = replay(&mut tree, log, &config.log_dir, start, Some(&expected))?;
+        let prefetched = prefetched.take().filter(|p| p.after == start);
+        let (records, bytes) = replay(
+            &mut tree,
+            log,
+            &config.log_dir,
+            start,
+            prefetched,
+            Some(&expected),
+        )?;
         return Ok(Recovered {
             tree,
             snapshot: Some(summary),
@@ -841,7 +859,7 @@ fn recover(
     }
     let replay_started = Instant::now();
     let mut tree = DataTree::new();
-    let (records, bytes) = replay(&mut tree, log, &config.log_dir, Zxid::NONE, None)?;
+    let (records, bytes) = replay(&mut tree, log, &config.log_dir, Zxid::NONE, None, None)?;
     Ok(Recovered {
         tree,
         snapshot: None,
@@ -907,13 +925,74 @@ impl Expected<'_> {
     }
 }
 
-/// Replays the log records after `start` over `tree`, checking the digest at the snapshot's end
-/// zxid. Returns the records and payload bytes replayed.
+/// How many payload bytes start-up reads ahead while the snapshot loads; the rest, if any, is
+/// read during the replay.
+const PREFETCH_BYTES: usize = 64 << 20;
+
+/// The first records after a snapshot's start zxid, read from the log while that snapshot loads.
+struct Prefetched {
+    /// The zxid the records follow.
+    after: Zxid,
+    records: Vec<LogRecord>,
+    /// Whether `records` hold every record after `after` (else reading stopped at the budget or
+    /// at an error, which the replay meets again when it reads on).
+    complete: bool,
+}
+
+impl Prefetched {
+    /// Reads the records after `after`, stopping once `budget` payload bytes are held.
+    fn read(log: &TxnLog, after: Zxid, budget: usize) -> Prefetched {
+        let mut prefetched = Prefetched {
+            after,
+            records: Vec::new(),
+            complete: false,
+        };
+        let Ok(reader) = log.read_from(Zxid(after.0.saturating_add(1))) else {
+            return prefetched;
+        };
+        let mut held = 0usize;
+        for record in reader {
+            let Ok(record) = record else {
+                return prefetched;
+            };
+            if record.zxid <= after {
+                continue;
+            }
+            held += record.payload.len();
+            prefetched.records.push(record);
+            if held >= budget {
+                return prefetched;
+            }
+        }
+        prefetched.complete = true;
+        prefetched
+    }
+
+    /// The records after `after`: those held, then what the log has after the last of them.
+    fn and_the_rest<'a>(
+        self,
+        log: &'a TxnLog,
+    ) -> Result<Box<dyn Iterator<Item = Result<LogRecord>> + 'a>> {
+        let next = self.records.last().map_or(self.after, |r| r.zxid);
+        let held = self.records.into_iter().map(Ok);
+        if self.complete {
+            return Ok(Box::new(held));
+        }
+        Ok(Box::new(
+            held.chain(log.read_from(Zxid(next.0.saturating_add(1)))?),
+        ))
+    }
+}
+
+/// Replays the log records after `start` over `tree` (beginning with those `prefetched`, if
+/// any), checking the digest at the snapshot's end zxid. Returns the records and payload bytes
+/// replayed.
 fn replay(
     tree: &mut DataTree,
     log: &TxnLog,
     log_dir: &Path,
     start: Zxid,
+    prefetched: Option<Prefetched>,
     expected: Option<&Expected<'_>>,
 ) -> Result<(u64, u64)> {
     let mut checked = false;
@@ -926,7 +1005,11 @@ fn replay(
     let mut records = 0u64;
     let mut bytes = 0u64;
     let mut last = start;
-    for record in log.read_from(Zxid(start.0.saturating_add(1)))? {
+    let records_after_start = match prefetched {
+        Some(prefetched) => prefetched.and_the_rest(log)?,
+        None => Box::new(log.read_from(Zxid(start.0.saturating_add(1)))?),
+    };
+    for record in records_after_start {
         let record = record?;
         if record.zxid <= start {
             continue;
@@ -979,6 +1062,50 @@ fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log of `count` records of 1,000 bytes from zxid 1, over several 64 KiB segments.
+    fn sim_log(count: u64) -> TxnLog {
+        let dir = Arc::new(crate::storage::sim::SimDir::new());
+        let log_config = LogConfig {
+            segment_size: 64 * 1024,
+            ..LogConfig::default()
+        };
+        let (log, _) = TxnLog::open(dir, log_config).expect("open the simulated log");
+        for counter in 1..=count {
+            let payload = counter.to_be_bytes().repeat(125);
+            log.append(Zxid(counter), payload)
+                .and_then(|completion| completion.wait())
+                .expect("durable append");
+        }
+        log
+    }
+
+    fn zxids(records: impl Iterator<Item = Result<LogRecord>>) -> Vec<u64> {
+        records
+            .map(|r| r.expect("readable record").zxid.0)
+            .collect()
+    }
+
+    #[test]
+    fn prefetched_records_and_the_rest_are_every_record_after_the_start_once() {
+        let log = sim_log(300);
+        // Budgets that stop inside the first segment, at a record boundary, past the end.
+        for budget in [1, 1_000, 50_000, 150_000, 1 << 30] {
+            for after in [0u64, 1, 99, 298, 300] {
+                let prefetched = Prefetched::read(&log, Zxid(after), budget);
+                let held = prefetched.records.len();
+                assert!(
+                    held * 1_000 <= budget + 1_000,
+                    "read past the budget {budget}"
+                );
+                assert_eq!(prefetched.complete, (after as usize + held) == 300);
+                let all = prefetched.and_the_rest(&log).expect("read on");
+                let expected: Vec<u64> = (after + 1..=300).collect();
+                assert_eq!(zxids(all), expected, "budget {budget}, after {after}");
+            }
+        }
+        log.close().expect("close");
+    }
 
     fn config(snap_count: u64, snap_size_bytes: u64, seed: u64) -> DatabaseConfig {
         DatabaseConfig {
