@@ -7,8 +7,11 @@
 //! `<target>/criterion/zk-log-report.json`.
 //!
 //! - `durable_append_latency`: one 100-byte record at a time, append then wait.
-//! - `group_commit_throughput`: 1, 8, 64 and 256 writers sharing a `Mutex<u32>` zxid counter
-//!   (lock, take the next zxid, append, unlock, then wait outside the lock, as the server does).
+//! - `group_commit_throughput`: 1, 8, 64 and 256 writer threads sharing a `Mutex<u32>` zxid
+//!   counter (lock, take the next zxid, append, unlock, then block in `Completion::wait`).
+//! - `group_commit_pipelined`: 1, 8, 64 and 256 writers driven the way the server drives the log:
+//!   that many records in flight, each appended with a callback that reports it durable to one
+//!   thread, which appends the next (`BenchLog::run_pipelined`). No thread sleeps per record.
 //!
 //! Environment: `ZK_BENCH_DIR` (where bench files go; default `<target>/zk-bench-data`, which
 //! must not be a tmpfs), `ZK_BENCH_REPORT` (JSON path), `ZK_BENCH_REPORT_OPS` (operations per
@@ -33,6 +36,26 @@ use zk_engine::txnlog::LogConfig;
 
 /// Writer counts of the throughput group and report.
 const WRITERS: [usize; 4] = [1, 8, 64, 256];
+
+/// How the writers of a throughput measure wait for their records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// Records in flight, completed by callbacks to one thread, as in the server.
+    Pipelined,
+    /// One thread per writer, blocked in `Completion::wait`.
+    Threads,
+}
+
+impl Driver {
+    const ALL: [Driver; 2] = [Driver::Pipelined, Driver::Threads];
+
+    fn name(self) -> &'static str {
+        match self {
+            Driver::Pipelined => "pipelined",
+            Driver::Threads => "threads",
+        }
+    }
+}
 
 /// The report's goals (issue 2): engine p50 at most this many times the raw floor's p50...
 const GOAL_MAX_P50_RATIO: f64 = 1.15;
@@ -105,6 +128,7 @@ fn main() {
     if settings.criterion_groups {
         durable_append_latency(&mut criterion, &settings, &root);
         group_commit_throughput(&mut criterion, &settings, &root);
+        group_commit_pipelined(&mut criterion, &settings, &root);
         criterion.final_summary();
     }
     if settings.report {
@@ -268,6 +292,81 @@ fn group_commit_throughput(c: &mut Criterion, settings: &Settings, root: &Path) 
     group.finish();
 }
 
+fn group_commit_pipelined(c: &mut Criterion, settings: &Settings, root: &Path) {
+    let mut group = c.benchmark_group("group_commit_pipelined");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for writers in WRITERS {
+        let records = settings.records_per_iteration(writers);
+        group.throughput(Throughput::Elements(u64::from(records)));
+        for mode in WriteMode::ALL {
+            let mut opened: Option<(TempDir, BenchLog)> = None;
+            let id = BenchmarkId::new(mode.name(), writers);
+            group.bench_with_input(id, &records, |b, &records| {
+                let (_, log) = opened.get_or_insert_with(|| open_log(root, mode, settings));
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            log.run_pipelined(writers, records)
+                                .expect("durable appends")
+                        })
+                        .sum()
+                });
+            });
+            if let Some((dir, log)) = opened {
+                log.close().expect("close the log");
+                remove(dir);
+            }
+        }
+    }
+    group.finish();
+}
+
+/// Appends `records` records to `log` with `writers` writers driven by `driver`, after a short
+/// warm-up, and measures them.
+fn measure_throughput(
+    log: &mut BenchLog,
+    driver: Driver,
+    writers: usize,
+    records: u32,
+) -> ThroughputCell {
+    let warm_up = (writers as u32 * 4).min(records);
+    let pool = match driver {
+        Driver::Pipelined => {
+            log.run_pipelined(writers, warm_up)
+                .expect("warm-up appends");
+            None
+        }
+        Driver::Threads => {
+            let pool = log.writer_pool(writers).expect("start the writers");
+            pool.run(warm_up).expect("warm-up appends");
+            Some(pool)
+        }
+    };
+    let before = log.stats();
+    let cpu_before = process_cpu_time().unwrap_or_default();
+    let took = match &pool {
+        Some(pool) => pool.run(records),
+        None => log.run_pipelined(writers, records),
+    }
+    .expect("durable appends");
+    let cpu_after = process_cpu_time().unwrap_or_default();
+    let after = log.stats();
+    if let Some(pool) = pool {
+        log.resume_after(pool);
+    }
+    ThroughputCell {
+        records: u64::from(records),
+        elapsed: took,
+        batches: after.batch_records.count - before.batch_records.count,
+        batched_records: after.batch_records.sum - before.batch_records.sum,
+        cpu: cpu_after.saturating_sub(cpu_before),
+    }
+}
+
 /// One target of the report's latency part.
 enum LatencyTarget {
     Raw(RawFloor),
@@ -312,8 +411,8 @@ struct Findings {
     summaries: Vec<LatencySummary>,
     effective_modes: Vec<WriteMode>,
     segments_rolled: Vec<u64>,
-    /// By write mode, then by writer count ([`WRITERS`]).
-    cells: [[ThroughputCell; WRITERS.len()]; WriteMode::ALL.len()],
+    /// By driver ([`Driver::ALL`]), write mode, then writer count ([`WRITERS`]).
+    cells: [[[ThroughputCell; WRITERS.len()]; WriteMode::ALL.len()]; Driver::ALL.len()],
     rounds: usize,
     round_ops: usize,
     load_before: String,
@@ -333,6 +432,14 @@ struct ThroughputCell {
 }
 
 impl ThroughputCell {
+    fn add(&mut self, other: &ThroughputCell) {
+        self.records += other.records;
+        self.elapsed += other.elapsed;
+        self.batches += other.batches;
+        self.batched_records += other.batched_records;
+        self.cpu += other.cpu;
+    }
+
     fn records_per_second(&self) -> f64 {
         self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -398,7 +505,8 @@ fn report(settings: &Settings, root: &Path) {
 
     // Throughput: the same logs, every mode and writer count in turn, `REPORT_THROUGHPUT_ROUNDS`
     // times. The latency part left each log settled well inside its first segment.
-    let mut cells = [[ThroughputCell::default(); WRITERS.len()]; WriteMode::ALL.len()];
+    let mut cells =
+        [[[ThroughputCell::default(); WRITERS.len()]; WriteMode::ALL.len()]; Driver::ALL.len()];
     for round in 0..REPORT_THROUGHPUT_ROUNDS {
         for (w, &writers) in WRITERS.iter().enumerate() {
             for k in 0..WriteMode::ALL.len() {
@@ -407,21 +515,16 @@ fn report(settings: &Settings, root: &Path) {
                     continue;
                 };
                 let records = settings.records_per_iteration(writers) * 2;
-                let pool = log.writer_pool(writers).expect("start the writers");
-                pool.run((writers as u32 * 4).min(records))
-                    .expect("warm-up appends");
-                let before = log.stats();
-                let cpu_before = process_cpu_time().unwrap_or_default();
-                let took = pool.run(records).expect("durable appends");
-                let cpu_after = process_cpu_time().unwrap_or_default();
-                let after = log.stats();
-                log.resume_after(pool);
-                if let Some(cell) = cells.get_mut(m).and_then(|row| row.get_mut(w)) {
-                    cell.records += u64::from(records);
-                    cell.elapsed += took;
-                    cell.batches += after.batch_records.count - before.batch_records.count;
-                    cell.batched_records += after.batch_records.sum - before.batch_records.sum;
-                    cell.cpu += cpu_after.saturating_sub(cpu_before);
+                for j in 0..Driver::ALL.len() {
+                    let d = (round + j) % Driver::ALL.len();
+                    let measured = measure_throughput(log, Driver::ALL[d], writers, records);
+                    if let Some(cell) = cells
+                        .get_mut(d)
+                        .and_then(|modes| modes.get_mut(m))
+                        .and_then(|row| row.get_mut(w))
+                    {
+                        cell.add(&measured);
+                    }
                 }
             }
         }
@@ -582,13 +685,30 @@ fn report_text(settings: &Settings, findings: &Findings) -> String {
             s.p50_us, s.p90_us, s.p99_us, s.mean_us, s.max_us
         );
     }
+    let labelled_rows = || {
+        Driver::ALL
+            .iter()
+            .zip(cells.iter())
+            .flat_map(|(driver, modes)| {
+                modes.iter().enumerate().map(move |(m, row)| {
+                    let label = format!(
+                        "{}, {}",
+                        mode_label(WriteMode::ALL[m], effective_modes.get(m)),
+                        driver.name()
+                    );
+                    (label, row)
+                })
+            })
+    };
     let _ = writeln!(
         out,
-        "\ngroup commit throughput (durable records/s; {REPORT_THROUGHPUT_ROUNDS} rounds)\n\
-         {:<26} {:>10} {:>10} {:>10} {:>10}  64w / 1w (goal >= 30)",
-        "mode", "1 writer", "8", "64", "256"
+        "\ngroup commit throughput (durable records/s; {REPORT_THROUGHPUT_ROUNDS} rounds). \
+         pipelined: records in flight completed by callbacks, as the server drives the log; \
+         threads: one thread per writer blocked in Completion::wait\n\
+         {:<34} {:>10} {:>10} {:>10} {:>10}  64w / 1w (goal >= 30)",
+        "mode, writers", "1 writer", "8", "64", "256"
     );
-    for (m, row) in cells.iter().enumerate() {
+    for (label, row) in labelled_rows() {
         let rates: Vec<String> = row
             .iter()
             .map(|c| format!("{:>10.0}", c.records_per_second()))
@@ -596,36 +716,30 @@ fn report_text(settings: &Settings, findings: &Findings) -> String {
         let scale = scaling(row);
         let _ = writeln!(
             out,
-            "{:<26} {}  {scale:.1} ({})",
-            mode_label(WriteMode::ALL[m], effective_modes.get(m)),
+            "{label:<34} {}  {scale:.1} ({})",
             rates.join(" "),
             scaling_verdict(scale)
         );
     }
     let _ = writeln!(
         out,
-        "\nmean records per batch (batch_records histogram)\n{:<26} {:>10} {:>10} {:>10} {:>10}",
-        "mode", "1 writer", "8", "64", "256"
+        "\nmean records per batch (batch_records histogram)\n{:<34} {:>10} {:>10} {:>10} {:>10}",
+        "mode, writers", "1 writer", "8", "64", "256"
     );
-    for (m, row) in cells.iter().enumerate() {
+    for (label, row) in labelled_rows() {
         let means: Vec<String> = row
             .iter()
             .map(|c| format!("{:>10.1}", c.mean_batch()))
             .collect();
-        let _ = writeln!(
-            out,
-            "{:<26} {}",
-            mode_label(WriteMode::ALL[m], effective_modes.get(m)),
-            means.join(" ")
-        );
+        let _ = writeln!(out, "{label:<34} {}", means.join(" "));
     }
     let _ = writeln!(
         out,
-        "\nprocess CPU per durable record, us (CPUs busy), while appending\n{:<26} {:>14} {:>14} \
+        "\nprocess CPU per durable record, us (CPUs busy), while appending\n{:<34} {:>14} {:>14} \
          {:>14} {:>14}",
-        "mode", "1 writer", "8", "64", "256"
+        "mode, writers", "1 writer", "8", "64", "256"
     );
-    for (m, row) in cells.iter().enumerate() {
+    for (label, row) in labelled_rows() {
         let cpu: Vec<String> = row
             .iter()
             .map(|c| {
@@ -635,12 +749,7 @@ fn report_text(settings: &Settings, findings: &Findings) -> String {
                 )
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "{:<26} {}",
-            mode_label(WriteMode::ALL[m], effective_modes.get(m)),
-            cpu.join(" ")
-        );
+        let _ = writeln!(out, "{label:<34} {}", cpu.join(" "));
     }
     out
 }
@@ -672,38 +781,46 @@ fn report_json(settings: &Settings, root: &Path, findings: &Findings) -> String 
         let Some(s) = summaries.get(m + 1) else {
             continue;
         };
-        let row = cells.get(m).map_or(&[][..], |r| &r[..]);
-        let throughput: Vec<String> = WRITERS
-            .iter()
-            .zip(row)
-            .map(|(writers, c)| {
-                format!(
-                    "{{\"writers\": {writers}, \"records\": {}, \"seconds\": {:.4}, \
+        let mut drivers = Vec::new();
+        for (driver, modes) in Driver::ALL.iter().zip(cells.iter()) {
+            let row = modes.get(m).map_or(&[][..], |r| &r[..]);
+            let throughput: Vec<String> = WRITERS
+                .iter()
+                .zip(row)
+                .map(|(writers, c)| {
+                    format!(
+                        "{{\"writers\": {writers}, \"records\": {}, \"seconds\": {:.4}, \
                      \"records_per_s\": {:.0}, \"batches\": {}, \"mean_batch_records\": {:.2}, \
                      \"cpu_us_per_record\": {:.2}, \"cpus_busy\": {:.2}}}",
-                    c.records,
-                    c.elapsed.as_secs_f64(),
-                    c.records_per_second(),
-                    c.batches,
-                    c.mean_batch(),
-                    c.cpu_us_per_record(),
-                    c.cpus_busy()
-                )
-            })
-            .collect();
+                        c.records,
+                        c.elapsed.as_secs_f64(),
+                        c.records_per_second(),
+                        c.batches,
+                        c.mean_batch(),
+                        c.cpu_us_per_record(),
+                        c.cpus_busy()
+                    )
+                })
+                .collect();
+            let scale = scaling(row);
+            drivers.push(format!(
+                "{{\"driver\": \"{}\", \"throughput\": [{}], \"scaling_64_over_1\": {scale:.2}, \
+                 \"scaling_goal_met\": {}}}",
+                driver.name(),
+                throughput.join(", "),
+                scale >= GOAL_MIN_SCALING_64_OVER_1,
+            ));
+        }
         let ratio = s.p50_us / raw_p50;
-        let scale = scaling(row);
         modes.push(format!(
             "    {{\"mode\": \"{}\", \"mode_in_force\": \"{}\", \"latency\": {{{}}}, \
-             \"p50_ratio_to_raw\": {ratio:.3}, \"p50_ratio_goal_met\": {}, \"throughput\": [{}], \
-             \"scaling_64_over_1\": {scale:.2}, \"scaling_goal_met\": {}, \
+             \"p50_ratio_to_raw\": {ratio:.3}, \"p50_ratio_goal_met\": {}, \"drivers\": [{}], \
              \"segments_rolled\": {}}}",
             mode.name(),
             effective_modes.get(m).map_or("unknown", |e| e.name()),
             latency(s),
             ratio <= GOAL_MAX_P50_RATIO,
-            throughput.join(", "),
-            scale >= GOAL_MIN_SCALING_64_OVER_1,
+            drivers.join(", "),
             segments_rolled.get(m).copied().unwrap_or(0)
         ));
     }

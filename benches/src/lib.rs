@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -198,6 +198,50 @@ impl BenchLog {
     /// Counters of the log since it was opened.
     pub fn stats(&self) -> LogStats {
         self.log.stats()
+    }
+
+    /// Appends `records` records the way the server does, and returns the time until the last
+    /// is durable: `writers` records are kept in flight, each appended with a callback
+    /// ([`TxnLog::append_with`]) that reports it durable to this one thread, which then appends
+    /// the next. No thread sleeps per record; this is how a server with `writers` clients, each
+    /// waiting for its write, drives the log.
+    pub fn run_pipelined(&mut self, writers: usize, records: u32) -> Result<Duration, String> {
+        let (durable_tx, durable_rx) = mpsc::channel::<Result<Zxid, String>>();
+        let payload = payload();
+        let first = self.last_counter;
+        let target = first + records;
+        let started = Instant::now();
+        let mut appended = first;
+        let mut durable = 0u32;
+        let append_next = |appended: &mut u32| -> Result<(), String> {
+            *appended += 1;
+            let report = durable_tx.clone();
+            self.log
+                .append_with(
+                    Zxid::new(EPOCH, *appended),
+                    payload.clone(),
+                    Box::new(move |outcome| {
+                        let _ = report.send(outcome.map_err(|e| e.to_string()));
+                    }),
+                )
+                .map_err(|e| e.to_string())
+        };
+        while appended < target && ((appended - first) as usize) < writers {
+            append_next(&mut appended)?;
+        }
+        while durable < records {
+            match durable_rx.recv() {
+                Ok(Ok(_)) => durable += 1,
+                Ok(Err(err)) => return Err(err),
+                Err(_) => return Err("the log dropped a callback".into()),
+            }
+            if appended < target {
+                append_next(&mut appended)?;
+            }
+        }
+        let took = started.elapsed();
+        self.last_counter = target;
+        Ok(took)
     }
 
     /// Starts `writers` threads that append to this log (see [`WriterPool`]). The pool must be
