@@ -1,7 +1,8 @@
 //! Group commit under many concurrent waiters (`engine/src/txnlog/commit.rs`, `watermark.rs`):
 //! every waiter of a batch is woken once the batch is durable, every waiter of a failed batch
 //! gets the error, callbacks run exactly once each and in zxid order, a batch takes everything
-//! queued while the previous sync ran, and an acknowledged record stays acknowledged.
+//! queued while the previous sync ran, a take waits for the appends the last batch released, and
+//! an acknowledged record stays acknowledged.
 //!
 //! The disk is the simulated one (`storage::sim`) behind a gate that can hold the commit thread
 //! inside a sync, so that the waiters are known to be queued (and asleep) when the sync returns.
@@ -22,11 +23,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Holds every segment sync while closed; counts the syncs waiting at it.
+/// Holds every segment sync while closed; counts the syncs waiting at it. Once through, a sync
+/// takes `sync_delay` longer.
 #[derive(Default)]
 struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
+    sync_delay: Mutex<Duration>,
 }
 
 #[derive(Default)]
@@ -52,6 +55,11 @@ impl Gate {
                 .unwrap_or_else(PoisonError::into_inner);
         }
         state.waiting -= 1;
+        drop(state);
+        let delay = *lock(&self.sync_delay);
+        if !delay.is_zero() {
+            thread::sleep(delay);
+        }
     }
 
     /// Waits until a sync is held at the gate.
@@ -130,8 +138,13 @@ impl LogDir for GateDir {
 }
 
 fn open(dir: &GateDir) -> Arc<TxnLog> {
+    open_with(dir, LogConfig::default().gather_limit)
+}
+
+fn open_with(dir: &GateDir, gather_limit: Duration) -> Arc<TxnLog> {
     let config = LogConfig {
         segment_size: 1 << 20,
+        gather_limit,
         ..LogConfig::default()
     };
     Arc::new(TxnLog::open(Arc::new(dir.clone()), config).expect("open").0)
@@ -394,4 +407,79 @@ fn an_acknowledged_record_stays_acknowledged_after_truncation_and_close() {
     for (n, completion) in (9..).zip(completions) {
         assert_eq!(completion.wait().expect("acknowledged before"), zxid(n));
     }
+}
+
+/// The server appends with callbacks, and the completions of one batch cause the appends of the
+/// next: the commit thread must wait for most of them (up to half a sync) instead of taking the
+/// first alone and the rest in another batch and sync. It must not wait for appends that never
+/// come either.
+#[test]
+fn a_take_gathers_the_appends_the_last_batch_released_and_no_more() {
+    let dir = GateDir {
+        sim: SimDir::new(),
+        gate: Arc::default(),
+    };
+    // The cap is high: the wait is bounded by half a sync, which the gate makes 1 s long.
+    let log = open_with(&dir, Duration::from_secs(10));
+    log.append(zxid(1), vec![1; 100])
+        .expect("append")
+        .wait()
+        .expect("the first record");
+    dir.gate.set_closed(true);
+    let held = log.append(zxid(2), vec![2; 100]).expect("append");
+    dir.gate.wait_for_held_sync();
+    let (durable_tx, durable_rx) = std::sync::mpsc::channel();
+    let append = |counter: u32| {
+        let durable_tx = durable_tx.clone();
+        log.append_with(
+            zxid(counter),
+            vec![3; 100],
+            Box::new(move |result| {
+                let _ = durable_tx.send(result);
+            }),
+        )
+        .expect("append_with");
+    };
+    let in_flight = WAITERS as u32;
+    for counter in 3..3 + in_flight {
+        append(counter);
+    }
+    *lock(&dir.gate.sync_delay) = Duration::from_secs(1);
+    let before = log.stats();
+    dir.gate.set_closed(false);
+    assert_eq!(held.wait().expect("the held record"), zxid(2));
+    let next_durable = |what: &str| {
+        durable_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{what}: no completion"))
+            .expect("durable")
+    };
+    // Each completion of the 64 releases one append, a little apart, as callbacks do.
+    let mut counter = 3 + in_flight;
+    for _ in 0..in_flight {
+        next_durable("the batch of 64");
+        thread::sleep(Duration::from_micros(200));
+        append(counter);
+        counter += 1;
+    }
+    for _ in 0..in_flight {
+        next_durable("the batch they released");
+    }
+    let gathered = log.stats();
+    // Record 2's take, the 64, then the 64 they released: without the wait, the first of these
+    // would go out alone and the other 63 in the next take; with it, the first take holds at
+    // least three quarters of them and the rest follow in one more.
+    assert_eq!(
+        gathered.records - before.records,
+        1 + 2 * u64::from(in_flight)
+    );
+    assert_eq!(gathered.batches - before.batches, 4, "{gathered:?}");
+    let single_record_takes = gathered.batch_records.buckets[0] - before.batch_records.buckets[0];
+    assert_eq!(single_record_takes, 1, "only record 2's: {gathered:?}");
+    // One more record: the commit thread expects 64 again, waits no more than half a sync.
+    append(counter);
+    assert_eq!(next_durable("a lone record"), zxid(counter));
+    assert_eq!(log.stats().batches - gathered.batches, 1);
+    let log = Arc::try_unwrap(log).unwrap_or_else(|_| panic!("the log is still shared"));
+    log.close().expect("close");
 }

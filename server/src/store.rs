@@ -43,6 +43,7 @@ pub fn open(config: &ServerConfig) -> Result<Store, StoreError> {
         write_mode: WriteMode::from_name(&config.log_write_mode).unwrap_or_default(),
         sync: config.force_sync,
         slow_sync_warning: std::time::Duration::from_millis(config.fsync_warning_threshold_ms),
+        ..LogConfig::default()
     };
     let mut database_config = DatabaseConfig::new(
         config.data_dir.join("snap"),

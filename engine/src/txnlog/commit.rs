@@ -5,13 +5,13 @@
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::mem;
-use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::prepare::Preparer;
 use super::recovery::{sync_dir, Recovered};
 use super::scan::scan_segment;
-use super::{Control, PendingRecord, SegmentInfo, Shared};
+use super::{Control, PendingRecord, Queue, SegmentInfo, Shared};
 use crate::error::{Error, Result};
 use crate::format::record::{encode_into, encoded_len, RecordHeader};
 use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_LEN};
@@ -37,7 +37,20 @@ pub(crate) struct Committer {
     /// The last zxid in the log: what a new segment's `prev_zxid` will be.
     last_zxid: Zxid,
     batch: Vec<u8>,
+    /// Records of the last take, how long writing and syncing them took, and how many records
+    /// were queued when they became durable: what [`Committer::gather`] waits for, and for how
+    /// long at most.
+    last_take_records: usize,
+    last_take_took: Duration,
+    queued_when_durable: usize,
 }
+
+/// A gathering commit thread waits at most the last take's write and sync divided by this
+/// (and at most `LogConfig::gather_limit`).
+const GATHER_SHARE_OF_LAST_SYNC: u32 = 2;
+/// ...for this share of the last take's records to be followed by new ones: the last few
+/// writers to wake are not worth a wait.
+const GATHER_SHARE_OF_LAST_TAKE: (usize, usize) = (3, 4);
 
 impl Committer {
     pub fn new(shared: Arc<Shared>, recovered: Recovered, preparer: Preparer) -> Result<Committer> {
@@ -63,6 +76,9 @@ impl Committer {
             active,
             last_zxid: recovered.report.last_zxid,
             batch: Vec::new(),
+            last_take_records: 0,
+            last_take_took: Duration::ZERO,
+            queued_when_durable: 0,
         })
     }
 
@@ -74,7 +90,7 @@ impl Committer {
         let mut records: Vec<PendingRecord> = Vec::new();
         loop {
             let (take, controls) = {
-                let mut queue = self.shared.lock_queue();
+                let mut queue = self.gather(self.shared.lock_queue());
                 while queue.pending.is_empty() && queue.control.is_empty() && !queue.closing {
                     queue.committer_sleeping = true;
                     queue = self
@@ -92,13 +108,51 @@ impl Committer {
                 (queue.takes, mem::take(&mut queue.control))
             };
             if !records.is_empty() {
+                let started = Instant::now();
+                self.last_take_records = records.len();
                 self.commit(take, &mut records);
+                self.last_take_took = started.elapsed();
             }
             records.clear();
             for control in controls {
                 self.run_control(control);
             }
         }
+    }
+
+    /// Waits, briefly, for the records that the last take's completions cause: when its records
+    /// became durable, their writers (threads woken, or the server's callbacks) started
+    /// appending the next ones, and a take made while they are still at it splits what one
+    /// sync could carry into two. The wait ends once three quarters of the last take's count
+    /// have been queued since it became durable, on a control request or close, or after half
+    /// the last take's write and sync; a lone writer (a last take of one record) never waits.
+    fn gather<'a>(&self, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        let last = self.last_take_records;
+        let (share, of) = GATHER_SHARE_OF_LAST_TAKE;
+        let expected = self.queued_when_durable + (last * share).div_ceil(of);
+        let gathering = |queue: &Queue| {
+            queue.pending.len() < expected && queue.control.is_empty() && !queue.closing
+        };
+        if last <= 1 || self.shared.config.gather_limit.is_zero() || !gathering(&queue) {
+            return queue;
+        }
+        let limit = self.shared.config.gather_limit;
+        let deadline =
+            Instant::now() + (self.last_take_took / GATHER_SHARE_OF_LAST_SYNC).min(limit);
+        queue.wake_at_pending = expected;
+        while gathering(&queue) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            queue.committer_sleeping = true;
+            queue = match self.shared.work.wait_timeout(queue, left) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        queue.committer_sleeping = false;
+        queue.wake_at_pending = 1;
+        queue
     }
 
     fn poisoned(&self) -> Option<String> {
@@ -198,7 +252,11 @@ impl Committer {
             if let Some(segment) = self.shared.lock_segments().last_mut() {
                 segment.last_zxid = last_zxid;
             }
-            self.shared.lock_queue().durable = last_zxid;
+            {
+                let mut queue = self.shared.lock_queue();
+                queue.durable = last_zxid;
+                self.queued_when_durable = queue.pending.len();
+            }
             // One store and one wake for the whole batch; waiters re-check on their own.
             self.shared.watermark.publish_durable(take, last_seq);
             // Callbacks after the wake, so that the waiters run meanwhile on the other CPUs.

@@ -15,7 +15,6 @@ pub mod scan;
 mod stats;
 mod watermark;
 
-use std::mem;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -45,6 +44,11 @@ pub struct LogConfig {
     /// A batch whose write and sync take longer than this is logged as a warning (ZooKeeper's
     /// `fsync.warningthresholdms`). Default: 1 s.
     pub slow_sync_warning: Duration,
+    /// The longest the commit thread waits, before a take, for as many records as its last take
+    /// held (the appends that the last batch's completions cause); it never waits longer than
+    /// half the last take's write and sync, nor after a take of one record. Zero turns the
+    /// wait off. Default: 1 ms.
+    pub gather_limit: Duration,
 }
 
 impl Default for LogConfig {
@@ -54,6 +58,7 @@ impl Default for LogConfig {
             write_mode: WriteMode::default(),
             sync: true,
             slow_sync_warning: Duration::from_secs(1),
+            gather_limit: Duration::from_millis(1),
         }
     }
 }
@@ -125,6 +130,9 @@ struct Queue {
     closing: bool,
     /// Set by the commit thread while it sleeps on `work`: appenders only signal it then.
     committer_sleeping: bool,
+    /// While the commit thread sleeps, appenders signal it once `pending` holds this many
+    /// records (1, except while it gathers a batch: `commit.rs`, `Committer::gather`).
+    wake_at_pending: usize,
 }
 
 struct Shared {
@@ -212,6 +220,7 @@ impl TxnLog {
                 poisoned: None,
                 closing: false,
                 committer_sleeping: false,
+                wake_at_pending: 1,
             }),
             work: Condvar::new(),
             watermark: watermark::Watermark::new(),
@@ -298,8 +307,12 @@ impl TxnLog {
             on_durable,
         });
         // While the commit thread writes or syncs it looks at the queue again before sleeping:
-        // only a sleeping commit thread needs the (system call) signal.
-        let wake = mem::take(&mut queue.committer_sleeping);
+        // only a sleeping commit thread needs the (system call) signal, and one gathering a
+        // batch only once the batch is complete.
+        let wake = queue.committer_sleeping && queue.pending.len() >= queue.wake_at_pending;
+        if wake {
+            queue.committer_sleeping = false;
+        }
         drop(queue);
         if wake {
             self.shared.work.notify_one();
