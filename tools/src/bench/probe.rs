@@ -207,8 +207,12 @@ impl WaitReport {
 
 /// How long to sleep between attempts of [`wait_read`].
 const WAIT_POLL: Duration = Duration::from_millis(5);
-/// How long one attempt may wait for a session or a reply.
-const WAIT_ATTEMPT: Duration = Duration::from_secs(10);
+/// How long the first attempt may wait for a session and a reply; each attempt that runs out
+/// of time doubles it for the next, up to [`WAIT_ATTEMPT_MAX`]. A server that accepts
+/// connections while it is still loading (Apache ZooKeeper does) may leave one unanswered: a
+/// long first wait would measure this probe's patience instead of the server's start-up.
+const WAIT_ATTEMPT_FIRST: Duration = Duration::from_millis(250);
+const WAIT_ATTEMPT_MAX: Duration = Duration::from_secs(10);
 
 /// Opens a session to `address` and reads `path` (`getData`) until a read succeeds, every
 /// [`WAIT_POLL`], for at most `timeout`. Connection refusals, refused sessions and errors
@@ -229,9 +233,10 @@ pub fn wait_read(
     runtime.block_on(async {
         let started = Instant::now();
         let mut attempts = 0;
+        let mut patience = WAIT_ATTEMPT_FIRST;
         loop {
             attempts += 1;
-            let attempt = tokio::time::timeout(WAIT_ATTEMPT, read_once(address, path)).await;
+            let attempt = tokio::time::timeout(patience, read_once(address, path, patience)).await;
             let failure = match attempt {
                 Ok(Ok(())) => {
                     let ready_unix_ns = SystemTime::now()
@@ -245,7 +250,11 @@ pub fn wait_read(
                     });
                 }
                 Ok(Err(error)) => error,
-                Err(_) => format!("no answer within {} s", WAIT_ATTEMPT.as_secs()),
+                Err(_) => {
+                    let waited = patience;
+                    patience = (patience * 2).min(WAIT_ATTEMPT_MAX);
+                    format!("no answer within {} ms", waited.as_millis())
+                }
             };
             if started.elapsed() >= timeout {
                 return Err(BenchError::NotReady {
@@ -263,8 +272,8 @@ pub fn wait_read(
 }
 
 /// One session, one `getData`, then `closeSession`; the failure as text.
-async fn read_once(address: SocketAddr, path: &str) -> Result<(), String> {
-    let mut connection = Connection::open(address, 30_000, WAIT_ATTEMPT)
+async fn read_once(address: SocketAddr, path: &str, patience: Duration) -> Result<(), String> {
+    let mut connection = Connection::open(address, 30_000, patience)
         .await
         .map_err(|error| error.to_string())?;
     let xid = connection.next_xid();
