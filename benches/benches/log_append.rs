@@ -24,7 +24,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use tempfile::TempDir;
 use zk_benches::{
     bench_data_root, cpu_ticks_machine_and_self, filesystem_of, mean_batch_records,
@@ -235,13 +236,19 @@ struct ThroughputState {
     stats_before: zk_engine::txnlog::LogStats,
 }
 
-fn group_commit_throughput(c: &mut Criterion, settings: &Settings, root: &Path) {
-    let mut group = c.benchmark_group("group_commit_throughput");
+/// A throughput group: few, long, flat samples (each one appends thousands of records).
+fn throughput_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
+    group
+}
+
+fn group_commit_throughput(c: &mut Criterion, settings: &Settings, root: &Path) {
+    let mut group = throughput_group(c, "group_commit_throughput");
     for writers in WRITERS {
         let records = settings.records_per_iteration(writers);
         group.throughput(Throughput::Elements(u64::from(records)));
@@ -293,12 +300,7 @@ fn group_commit_throughput(c: &mut Criterion, settings: &Settings, root: &Path) 
 }
 
 fn group_commit_pipelined(c: &mut Criterion, settings: &Settings, root: &Path) {
-    let mut group = c.benchmark_group("group_commit_pipelined");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+    let mut group = throughput_group(c, "group_commit_pipelined");
     for writers in WRITERS {
         let records = settings.records_per_iteration(writers);
         group.throughput(Throughput::Elements(u64::from(records)));

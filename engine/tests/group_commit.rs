@@ -215,12 +215,8 @@ fn start_waiters(
     threads
 }
 
-/// Holds the commit thread in the sync of record 2 while `WAITERS` more are appended.
-fn hold_a_sync_and_queue_waiters(
-    dir: &GateDir,
-    log: &Arc<TxnLog>,
-    seen: &Arc<Seen>,
-) -> (Completion, Vec<thread::JoinHandle<()>>) {
+/// Makes record 1 durable, then holds the commit thread in the sync of record 2.
+fn hold_the_sync_of_record_2(dir: &GateDir, log: &TxnLog) -> Completion {
     log.append(zxid(1), vec![1; 100])
         .expect("append")
         .wait()
@@ -228,6 +224,16 @@ fn hold_a_sync_and_queue_waiters(
     dir.gate.set_closed(true);
     let held = log.append(zxid(2), vec![2; 100]).expect("append");
     dir.gate.wait_for_held_sync();
+    held
+}
+
+/// Holds the commit thread in the sync of record 2 while `WAITERS` more are appended.
+fn hold_a_sync_and_queue_waiters(
+    dir: &GateDir,
+    log: &Arc<TxnLog>,
+    seen: &Arc<Seen>,
+) -> (Completion, Vec<thread::JoinHandle<()>>) {
+    let held = hold_the_sync_of_record_2(dir, log);
     let counter = Arc::new(Mutex::new(2));
     let threads = start_waiters(log, &counter, seen);
     // Let the waiters go to sleep: what the commit thread must then wake.
@@ -421,13 +427,7 @@ fn a_take_gathers_the_appends_the_last_batch_released_and_no_more() {
     };
     // The cap is high: the wait is bounded by half a sync, which the gate makes 1 s long.
     let log = open_with(&dir, Duration::from_secs(10));
-    log.append(zxid(1), vec![1; 100])
-        .expect("append")
-        .wait()
-        .expect("the first record");
-    dir.gate.set_closed(true);
-    let held = log.append(zxid(2), vec![2; 100]).expect("append");
-    dir.gate.wait_for_held_sync();
+    let held = hold_the_sync_of_record_2(&dir, &log);
     let (durable_tx, durable_rx) = std::sync::mpsc::channel();
     let append = |counter: u32| {
         let durable_tx = durable_tx.clone();
