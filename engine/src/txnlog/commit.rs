@@ -125,15 +125,23 @@ impl Committer {
     /// appending the next ones, and a take made while they are still at it splits what one
     /// sync could carry into two. The wait ends once three quarters of the last take's count
     /// have been queued since it became durable, on a control request or close, or after half
-    /// the last take's write and sync; a lone writer (a last take of one record) never waits.
+    /// the last take's write and sync. There is no wait after a take of one record (a lone
+    /// writer), nor when half as many records as the last take held or more were queued while
+    /// it was written and synced: appends that keep coming whatever completes (a follower's
+    /// proposals, many clients) would only be delayed.
     fn gather<'a>(&self, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
         let last = self.last_take_records;
+        let steady_stream = self.queued_when_durable * 2 >= last;
         let (share, of) = GATHER_SHARE_OF_LAST_TAKE;
         let expected = self.queued_when_durable + (last * share).div_ceil(of);
         let gathering = |queue: &Queue| {
             queue.pending.len() < expected && queue.control.is_empty() && !queue.closing
         };
-        if last <= 1 || self.shared.config.gather_limit.is_zero() || !gathering(&queue) {
+        if last <= 1
+            || steady_stream
+            || self.shared.config.gather_limit.is_zero()
+            || !gathering(&queue)
+        {
             return queue;
         }
         let limit = self.shared.config.gather_limit;

@@ -46,8 +46,8 @@ pub struct LogConfig {
     pub slow_sync_warning: Duration,
     /// The longest the commit thread waits, before a take, for as many records as its last take
     /// held (the appends that the last batch's completions cause); it never waits longer than
-    /// half the last take's write and sync, nor after a take of one record. Zero turns the
-    /// wait off. Default: 1 ms.
+    /// half the last take's write and sync, nor after a take of one record, nor while appends
+    /// keep coming during the syncs (FORMAT.md 7.1). Zero turns the wait off. Default: 1 ms.
     pub gather_limit: Duration,
 }
 
