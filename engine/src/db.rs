@@ -952,12 +952,10 @@ impl Prefetched {
         };
         let mut held = 0usize;
         for record in reader {
+            // The reader yields only records from `after + 1` on.
             let Ok(record) = record else {
                 return prefetched;
             };
-            if record.zxid <= after {
-                continue;
-            }
             held += record.payload.len();
             prefetched.records.push(record);
             if held >= budget {

@@ -131,20 +131,16 @@ impl Committer {
     /// proposals, many clients) would only be delayed.
     fn gather<'a>(&self, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
         let last = self.last_take_records;
+        let limit = self.shared.config.gather_limit;
         let steady_stream = self.queued_when_durable * 2 >= last;
         let (share, of) = GATHER_SHARE_OF_LAST_TAKE;
         let expected = self.queued_when_durable + (last * share).div_ceil(of);
         let gathering = |queue: &Queue| {
             queue.pending.len() < expected && queue.control.is_empty() && !queue.closing
         };
-        if last <= 1
-            || steady_stream
-            || self.shared.config.gather_limit.is_zero()
-            || !gathering(&queue)
-        {
+        if last <= 1 || steady_stream || limit.is_zero() || !gathering(&queue) {
             return queue;
         }
-        let limit = self.shared.config.gather_limit;
         let deadline =
             Instant::now() + (self.last_take_took / GATHER_SHARE_OF_LAST_SYNC).min(limit);
         queue.wake_at_pending = expected;
